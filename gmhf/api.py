@@ -1,0 +1,122 @@
+"""The front door: `load`, `parse` and `compile`, wired to the installed plugins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gmhf.dsl import ast
+from gmhf.errors import UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.guidance import Guidance
+    from gmhf.dsl.check import CheckedSpec
+
+__all__ = ["check_text", "compile", "load", "parse", "read_spec"]
+
+
+def read_spec(path_or_text: str | os.PathLike[str]) -> tuple[str, str, Path | None]:
+    """(text, path for diagnostics, file) from a path or spec text.
+
+    A `Path`, or a one-line string naming an existing file or ending in `.guide`, is a file;
+    anything else is spec text.
+    """
+    if isinstance(path_or_text, os.PathLike) or (
+        "\n" not in path_or_text and ";" not in path_or_text
+        and (path_or_text.endswith(".guide") or Path(path_or_text).is_file())
+    ):
+        file = Path(path_or_text)
+        if not file.is_file():
+            raise UsageError(f"`path_or_text` names no spec file: {str(file)!r} does not exist.")
+        return file.read_text(encoding="utf-8"), str(path_or_text), file
+    return str(path_or_text), "<string>", None
+
+
+def parse(path_or_text: str | os.PathLike[str]) -> ast.Spec:
+    """Parse a spec (file or text) into its syntax tree, with every registered plugin keyword.
+
+    Raises:
+        SpecError: every syntax error of the file.
+    """
+    from gmhf.dsl.parse import parse as parse_text
+    from gmhf.plugins.manager import plugin_host
+
+    text, path, _ = read_spec(path_or_text)
+    return parse_text(text, path=path, extensions=plugin_host().registry.extensions())
+
+
+def check_text(text: str, *, path: str = "<string>", domain: str | None = None) -> CheckedSpec:
+    """Parse and check spec text without torch; raise `SpecError` with every finding."""
+    from gmhf.dsl.check import check
+    from gmhf.dsl.errors import SpecError
+    from gmhf.dsl.parse import parse_partial
+    from gmhf.plugins.manager import plugin_host
+
+    registry = plugin_host().registry
+    spec, syntax = parse_partial(text, path=path, extensions=registry.extensions())
+    try:
+        checked = check(spec, registry, domain=domain, source=text)
+    except SpecError as error:
+        if not syntax:
+            raise
+        semantic = [d for d in error.diagnostics if d.message != "missing domain"]
+        raise SpecError(_ordered(syntax + semantic), {path: text, **error.sources}) from None
+    if syntax:
+        raise SpecError(syntax, {path: text})
+    return checked
+
+
+def _ordered(diagnostics: list) -> list:  # type: ignore[type-arg]
+    """Errors by position, each followed by its notes."""
+    groups: list[list] = []  # type: ignore[type-arg]
+    for d in diagnostics:
+        if d.severity == "note" and groups:
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    groups.sort(key=lambda g: (g[0].path, g[0].line, g[0].column))
+    return [d for g in groups for d in g]
+
+
+def compile(spec: ast.Spec, *, domain: str | None = None, source: str | None = None) -> Guidance:
+    """Check a parsed spec and compile it into a `Guidance`.
+
+    Raises:
+        SpecError: a semantic mistake, or a `require` no probe sample satisfies.
+    """
+    from gmhf.core.guidance import compile_checked
+    from gmhf.dsl.check import check
+    from gmhf.plugins.manager import plugin_host
+
+    registry = plugin_host().registry
+    return compile_checked(check(spec, registry, domain=domain, source=source), registry)
+
+
+def load(path_or_text: str | os.PathLike[str], *, domain: str | None = None) -> Guidance:
+    """Load a guidance spec: parse, check against its domain, and compile it into torch modules.
+
+    Args:
+        path_or_text: a `.guide` file (path) or the spec text itself.
+        domain: the domain to use when the spec has no `domain` statement.
+
+    Returns:
+        The compiled `Guidance`: `sample(n, seed=…)`, `log_prob(θ)`, `accepts(θ)`, `explain()`.
+
+    Raises:
+        SpecError: every mistake in the spec, each with `path:line:col`, or a `require` that none of
+            10,000 probe samples satisfies.
+        UsageError: `path_or_text` names a file that does not exist.
+
+    Example:
+        >>> guidance = gmhf.load("examples/specs/sinusoid.guide")
+        >>> theta = guidance.sample(1024, seed=0)
+        >>> theta["amplitude"].shape
+        torch.Size([1024])
+    """
+    from gmhf.core.guidance import compile_checked
+    from gmhf.plugins.manager import plugin_host
+
+    text, path, _ = read_spec(path_or_text)
+    checked = check_text(text, path=path, domain=domain)
+    return compile_checked(checked, plugin_host().registry)

@@ -1,0 +1,36 @@
+"""Base class for domains: a factor space, a simulator, and what `expect` can observe."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gmhf.core.factors import FactorSpace
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Domain"]
+
+
+class Domain(abc.ABC):
+    """Base class for domains; a plugin registers an instance through `gmhf_domains`.
+
+    Subclasses set `name`, `description` and `space`, and implement `simulate`. Keep torch imports
+    inside methods: domains are loaded by `gmhf check`, which must stay torch-free.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    space: ClassVar[FactorSpace]
+
+    @abc.abstractmethod
+    def simulate(self, theta: torch.Tensor, *, generator: torch.Generator | None = None, **options: Any) -> Any:
+        """Generate data for a batch of environments θ `[n, k]` (columns in `space.names` order)."""
+
+    @abc.abstractmethod
+    def observe(self, theta: torch.Tensor, data: Any) -> dict[str, torch.Tensor]:
+        """The observables of generated data, each `[n]` or `[n, t]`, for `expect` statements."""
+
+    def __repr__(self) -> str:
+        return f"<Domain {self.name!r} factors={len(self.space)}>"

@@ -1,0 +1,313 @@
+"""Semantic checks of a parsed spec against its domain, producing a torch-free plan to compile.
+
+Every statement is checked; all findings of a file (and of the files it `use`s) are reported
+together. The result, `CheckedSpec`, says per factor which distribution the expert believes in
+(before truncation), the interval it is truncated to, and which statements touched it; plus the
+joint `require`s, `prefer`s, `expect`s, plugin statements and `trust`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from gmhf.dsl import ast
+from gmhf.dsl.errors import Diagnostic, SpecError, did_you_mean
+from gmhf.dsl.expressions import ExprContext, constant, single_factor_bounds
+from gmhf.dsl.intervals import Interval, Truth
+from gmhf.dsl.parse import parse_partial
+
+if TYPE_CHECKING:
+    from gmhf.core.factors import Factor, FactorSpace
+    from gmhf.core.registry import Registry
+
+__all__ = ["CheckedSpec", "FactorPlan", "Located", "check"]
+
+Mode = Literal["source", "invariant", "interval", "levels", "offset", "scale", "prior"]
+
+
+@dataclass(frozen=True)
+class Located:
+    """A statement and the file it came from (specs may `use` others)."""
+
+    statement: ast.Statement
+    path: str
+
+    @property
+    def where(self) -> str:
+        """`path:line` of the statement."""
+        span = self.statement.span
+        return f"{self.path}:{span.line if span else 1}"
+
+
+@dataclass
+class FactorPlan:
+    """The expert's belief about one factor, before torch."""
+
+    factor: Factor
+    mode: Mode = "source"
+    #: Distribution name and parameters; for `choice`, the weights in level order.
+    dist: tuple[str, tuple[float, ...]] = ("", ())
+    #: Offset or scale applied to the source distribution (`shift … by`).
+    offset: float = 0.0
+    scale: float = 1.0
+    low: float = -math.inf
+    high: float = math.inf
+    #: Allowed level codes of a categorical factor (or allowed integers), when restricted.
+    levels: tuple[float, ...] | None = None
+    #: Flagged by `shift` or `prior`: the steerer refines it.
+    flagged: bool = False
+    invariant: bool = False
+    touched_by: list[Located] = field(default_factory=list)
+
+    @property
+    def support(self) -> Interval:
+        """The interval the believed distribution lives on."""
+        return (self.low, self.high)
+
+
+@dataclass
+class CheckedSpec:
+    """A spec that passed every check: what `compile` turns into constraint modules."""
+
+    domain: str
+    space: FactorSpace
+    factors: dict[str, FactorPlan]
+    statements: list[Located]
+    requires: list[Located]
+    truncating: list[Located]
+    prefers: list[Located]
+    expects: list[Located]
+    custom: list[Located]
+    trust: float = 1.0
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, source: str | None = None,
+          root: Path | None = None) -> CheckedSpec:
+    """Check a parsed spec; raise `SpecError` with every finding, or return the plan.
+
+    Args:
+        spec: the parsed main file (its `path` is used in diagnostics and to resolve `use`).
+        registry: the registered domains, statements, distributions and functions.
+        domain: the domain to use when the spec has no `domain` statement.
+        source: the main file's text, for rendering diagnostics.
+        root: folder that `use` paths may not escape (default: the main file's folder).
+    """
+    checker = _Checker(registry, root)
+    path = spec.path or "<string>"
+    if source is not None:
+        checker.sources[path] = source
+    located = checker.gather(spec, path, [])
+    result = checker.run(located, domain, path)
+    if checker.errors:
+        raise SpecError(checker.diagnostics, checker.sources)
+    assert result is not None
+    return result
+
+
+class _Checker:
+    def __init__(self, registry: Registry, root: Path | None) -> None:
+        self.registry = registry
+        self.root = root
+        self.diagnostics: list[Diagnostic] = []
+        self.sources: dict[str, str] = {}
+
+    @property
+    def errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    def error(self, located: Located | str, node: Any, message: str, hint: str | None = None) -> None:
+        path = located if isinstance(located, str) else located.path
+        keyword = getattr(located.statement, "keyword", None) if isinstance(located, Located) else None
+        self.diagnostics.append(Diagnostic.at(path, getattr(node, "span", None), message, hint=hint,
+                                              statement=keyword))
+
+    def conflict(self, later: Located, node: Any, message: str, earlier: Located, note: str) -> None:
+        self.error(later, node, message)
+        self.diagnostics.append(Diagnostic.at(earlier.path, earlier.statement.span, note, severity="note"))
+
+    # ------------------------------------------------------------------ use
+    def gather(self, spec: ast.Spec, path: str, stack: list[Path]) -> list[Located]:
+        out: list[Located] = []
+        for stmt in spec.statements:
+            if isinstance(stmt, ast.Use):
+                out.extend(self._include(stmt, path, stack))
+            else:
+                out.append(Located(stmt, path))
+        return out
+
+    def _include(self, stmt: ast.Use, path: str, stack: list[Path]) -> list[Located]:
+        here = Located(stmt, path)
+        base = Path(path).parent if path != "<string>" else Path.cwd()
+        root = self.root or base
+        target = (base / stmt.path).resolve()
+        if not target.is_relative_to(root.resolve()):
+            self.error(here, stmt, f'`use "{stmt.path}"` reaches outside the spec\'s folder',
+                       hint="included files must sit in the including file's folder or below it")
+            return []
+        if target in stack or (path != "<string>" and target == Path(path).resolve()):
+            cycle = " -> ".join(p.name for p in [*stack, target])
+            self.error(here, stmt, f"`use` cycle: {cycle}")
+            return []
+        if not target.is_file():
+            self.error(here, stmt, f'`use "{stmt.path}"`: no such file', hint=f"looked for {target}")
+            return []
+        text = target.read_text(encoding="utf-8")
+        shown = str(Path(path).parent / stmt.path) if path != "<string>" else stmt.path
+        self.sources[shown] = text
+        included, problems = parse_partial(text, path=shown, extensions=self.registry.extensions())
+        self.diagnostics.extend(problems)
+        me = [Path(path).resolve()] if path != "<string>" and not stack else []
+        return self.gather(included, shown, [*stack, *me, target])
+
+    # ------------------------------------------------------------------ statements
+    def run(self, located: list[Located], domain_name: str | None, path: str) -> CheckedSpec | None:
+        domain_stmt: Located | None = None
+        trust: Located | None = None
+        for item in located:
+            stmt = item.statement
+            if isinstance(stmt, ast.Domain):
+                if domain_stmt is not None and stmt.name.id != domain_stmt.statement.name.id:  # type: ignore[union-attr]
+                    self.conflict(item, stmt.name, f"a second domain `{stmt.name.id}`", domain_stmt,
+                                  f"the domain was set to `{domain_stmt.statement.name.id}` here")  # type: ignore[union-attr]
+                domain_stmt = domain_stmt or item
+            elif isinstance(stmt, ast.Trust):
+                if trust is not None:
+                    self.conflict(item, stmt, "`trust` given twice", trust, "first given here")
+                trust = trust or item
+        if domain_stmt is not None:
+            domain_name = domain_stmt.statement.name.id  # type: ignore[union-attr]
+        if domain_name is None:
+            if not any(d.severity == "error" for d in self.diagnostics):
+                self.error(path, None, "missing domain", hint="start the spec with `domain NAME`, e.g. "
+                           + " or ".join(f"`domain {d}`" for d in sorted(self.registry.domains)[:3]))
+            return None
+        if domain_name not in self.registry.domains:
+            node = domain_stmt.statement.name if domain_stmt else None  # type: ignore[union-attr]
+            self.error(domain_stmt or path, node, f"unknown domain `{domain_name}`",
+                       did_you_mean(domain_name, self.registry.domains))
+            return None
+        space = self.registry.domains[domain_name].space
+        plans = {f.name: FactorPlan(factor=f, low=f.low, high=f.high) for f in space}
+        for plan in plans.values():
+            self._source(plan)
+        result = CheckedSpec(domain=domain_name, space=space, factors=plans, statements=located, requires=[],
+                             truncating=[], prefers=[], expects=[], custom=[], sources=self.sources)
+        if trust is not None:
+            value = trust.statement.value.value  # type: ignore[union-attr]
+            if not 0 < value <= 1:
+                self.error(trust, trust.statement.value, f"trust must be in (0, 1], got {value:g}",  # type: ignore[union-attr]
+                           hint="1 means the author is always right; 0.5 means a coin toss")
+            result.trust = value
+        claims: dict[str, Located] = {}
+        priors: dict[str, Located] = {}
+        for item in located:
+            self._statement(item, result, claims, priors)
+        from gmhf.dsl.statements import finalize
+
+        finalize(self, result, priors)
+        for item in list(result.requires):  # truncations first: they narrow the supports proven against
+            self._truncate(item, result)
+        for item in result.requires + result.truncating + result.prefers + result.expects:
+            self._expression(item, result)
+        return result
+
+    def _factor(self, item: Located, name: ast.Name, space: FactorSpace) -> Factor | None:
+        if name.id in space:
+            return space[name.id]
+        extra = " (an observable; only `expect` may use it)" if space.observable(name.id) else ""
+        self.error(item, name, f"unknown factor `{name.id}`{extra}", did_you_mean(name.id, space.names))
+        return None
+
+    def _statement(self, item: Located, spec: CheckedSpec, claims: dict[str, Located],
+                   priors: dict[str, Located]) -> None:
+        stmt = item.statement
+        from gmhf.dsl import statements as rules
+
+        handler: Callable[..., None] | None = getattr(rules, f"check_{type(stmt).__name__}", None)
+        if handler is not None:
+            handler(self, item, spec, claims, priors)
+        elif isinstance(stmt, ast.CustomStatement):
+            self._custom(item, spec)
+
+    def _custom(self, item: Located, spec: CheckedSpec) -> None:
+        kind = self.registry.statements.get(item.statement.keyword)
+        if kind is None:
+            self.error(item, item.statement, f"unknown keyword `{item.statement.keyword}`")
+            return
+        spec.custom.append(item)
+        cls = kind.load()
+        validate = getattr(cls, "check", None)
+        if validate is not None:
+            for message, node in validate(item.statement, spec.space) or ():
+                self.error(item, node or item.statement, message)
+
+    def _source(self, plan: FactorPlan) -> None:
+        source = plan.factor.source
+        if plan.factor.kind == "categorical":
+            plan.dist = ("choice", tuple(w for _, w in source.weights))
+        else:
+            plan.dist = (source.name, source.args)
+
+    def _truncate(self, item: Located, spec: CheckedSpec) -> None:
+        bounds = single_factor_bounds(item.statement.expr, spec.space)  # type: ignore[union-attr]
+        if bounds is None:
+            return
+        name, low, high = bounds
+        plan = spec.factors[name]
+        new_low, new_high = max(plan.low, low), min(plan.high, high)
+        spec.requires.remove(item)
+        if not new_low <= new_high or (plan.factor.kind == "real" and new_low == new_high):
+            self.error(item, item.statement, f"`require` leaves no value of `{name}`: its support "
+                       f"[{plan.low:g}, {plan.high:g}] does not meet [{low:g}, {high:g}]")
+            return
+        plan.low, plan.high = new_low, new_high
+        plan.touched_by.append(item)
+        spec.truncating.append(item)
+
+    def _expression(self, item: Located, spec: CheckedSpec) -> None:
+        stmt = item.statement
+        where = stmt.keyword  # type: ignore[union-attr]
+        context = ExprContext(spec.space, self.registry, item.path, where,
+                              supports={name: plan.support for name, plan in spec.factors.items()})
+        kind = context.check(stmt.expr)  # type: ignore[union-attr]
+        if kind == "num":
+            context.error(stmt.expr, f"`{where}` needs a condition, got a number",  # type: ignore[union-attr]
+                          hint="compare it, e.g. `x < 1`")
+        self.diagnostics.extend(context.diagnostics)
+        if context.diagnostics or item not in spec.requires:
+            return
+        if context.truth(stmt.expr) is Truth.FALSE:  # type: ignore[union-attr]
+            supports = ", ".join(f"{n} in [{p.low:g}, {p.high:g}]" for n, p in spec.factors.items()
+                                 if p.factor.kind != "categorical" and _mentions(stmt.expr, n))  # type: ignore[union-attr]
+            self.error(item, stmt, "`require` can never hold: nothing in the supports satisfies it",
+                       hint=f"with {supports}" if supports else None)
+
+
+def _mentions(expr: Any, name: str) -> bool:
+    if isinstance(expr, ast.Name):
+        return expr.id == name
+    for value in (getattr(expr, f, None) for f in type(expr).model_fields):
+        items = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, ast.Node) and _mentions(v, name) for v in items):
+            return True
+    return False
+
+
+def between_normal(low: float, high: float, percent: float) -> tuple[float, float]:
+    """The normal with `percent`% of its mass on [low, high], centred on it: (mu, sigma)."""
+    z = statistics.NormalDist().inv_cdf(0.5 + percent / 200)
+    return (low + high) / 2, (high - low) / (2 * z)
+
+
+def evaluate_constant(checker: _Checker, item: Located, expr: ast.Expr, space: FactorSpace) -> float | None:
+    """Evaluate a bound or parameter; report a diagnostic for anything but a number."""
+    context = ExprContext(space, checker.registry, item.path, "constant")
+    value = constant(expr, context)
+    checker.diagnostics.extend(context.diagnostics)
+    return value

@@ -1,0 +1,370 @@
+"""Spec text -> syntax tree, with every syntax error of a file reported at once.
+
+The grammar lives in `gmhf/grammars/guidance.lark`. A plugin statement adds one rule to it at parser
+build time (`%extend statement: custom__<keyword>`), so new keywords need no edit of the file; parsers
+are cached per set of plugin rules. When a file does not parse, it is cut into statements and each is
+parsed on its own, so one typo does not hide the next.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from gmhf.dsl import ast
+from gmhf.dsl.errors import Diagnostic, SpecError, did_you_mean
+
+__all__ = ["BUILTIN_KEYWORDS", "parse", "parse_partial"]
+
+#: Statement keywords the grammar file defines.
+BUILTIN_KEYWORDS = (
+    "domain", "use", "invariant", "shift", "prior", "require", "prefer", "expect", "trust",
+)
+_STATEMENT_TERMINALS = {kw.upper() for kw in BUILTIN_KEYWORDS}
+_DESCRIBE = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": 'a quoted path ("...")', "_NL": "end of line",
+    "$END": "end of file",
+}
+_COMMENT_OR_STRING = re.compile(r'"[^"\n]*"|#[^\n]*')
+
+
+def _custom_rule(keyword: str) -> str:
+    return f"custom__{keyword}"
+
+
+@functools.lru_cache(maxsize=16)
+def _parser(extensions: tuple[tuple[str, str], ...]) -> Lark:
+    grammar = resources.files("gmhf.grammars").joinpath("guidance.lark").read_text(encoding="utf-8")
+    for keyword, syntax in extensions:
+        rule = _custom_rule(keyword)
+        grammar += f'\n!{rule}: "{keyword}" {syntax}\n%extend statement: {rule}\n'
+    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, postlex=_BracketNewlines(),
+                maybe_placeholders=False)
+
+
+class _BracketNewlines:
+    """Drop line ends inside brackets, so a long `choice(...)` may span lines."""
+
+    always_accept = ()
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        for token in stream:
+            if token.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif token.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            elif token.type == "_NL" and depth:
+                continue
+            yield token
+
+
+def _span(meta: Any) -> ast.Span | None:
+    if getattr(meta, "empty", True):
+        return None
+    return ast.Span.model_construct(line=meta.line, column=meta.column, end_line=meta.end_line,
+                                    end_column=meta.end_column)
+
+
+def _token_span(token: Token) -> ast.Span:
+    return ast.Span.model_construct(line=token.line, column=token.column, end_line=token.end_line,
+                                    end_column=token.end_column)
+
+
+def _name(token: Token) -> ast.Name:
+    return ast.Name.model_construct(id=str(token), span=_token_span(token))
+
+
+def _number(token: Token) -> ast.Number:
+    return ast.Number.model_construct(value=float(token), span=_token_span(token))
+
+
+def _values(children: list[Any]) -> list[Any]:
+    """Children without punctuation tokens (names and numbers stay)."""
+    return [c for c in children if not isinstance(c, Token) or c.type in ("NAME", "NUMBER", "STRING")]
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, ast.Spec]):
+    """One method per aliased rule of the grammar (a test checks none is missing)."""
+
+    # statements --------------------------------------------------------------------------
+    def start(self, meta: Any, children: list[Any]) -> list[Any]:
+        return [c for c in children if not isinstance(c, Token)]
+
+    def statement(self, meta: Any, children: list[Any]) -> Any:
+        return children[0]
+
+    def domain(self, meta: Any, children: list[Any]) -> ast.Domain:
+        return ast.Domain.model_construct(name=_name(children[0]), span=_span(meta))
+
+    def use(self, meta: Any, children: list[Any]) -> ast.Use:
+        return ast.Use.model_construct(path=str(children[0])[1:-1], span=_span(meta))
+
+    def invariant(self, meta: Any, children: list[Any]) -> ast.Invariant:
+        names = tuple(_name(c) for c in children if c.type == "NAME")
+        return ast.Invariant.model_construct(factors=names, span=_span(meta))
+
+    def shift_in(self, meta: Any, children: list[Any]) -> ast.ShiftIn:
+        factor, low, high = _values(children)
+        return ast.ShiftIn.model_construct(factor=_name(factor), low=low, high=high, span=_span(meta))
+
+    def shift_levels(self, meta: Any, children: list[Any]) -> ast.ShiftLevels:
+        factor, *levels = _values(children)
+        return ast.ShiftLevels.model_construct(factor=_name(factor), levels=tuple(levels), span=_span(meta))
+
+    def level(self, meta: Any, children: list[Any]) -> ast.Name | ast.Number:
+        token = children[0]
+        return _name(token) if token.type == "NAME" else _number(token)
+
+    def shift_by(self, meta: Any, children: list[Any]) -> ast.ShiftBy:
+        factor, op, amount = children
+        return ast.ShiftBy.model_construct(factor=_name(factor), op=str(op), amount=_number(amount),
+                                           span=_span(meta))
+
+    def prior(self, meta: Any, children: list[Any]) -> ast.Prior:
+        factor, dist = _values(children)
+        return ast.Prior.model_construct(factor=_name(factor), dist=dist, span=_span(meta))
+
+    def prior_between(self, meta: Any, children: list[Any]) -> ast.PriorBetween:
+        factor, low, high, percent = _values(children)
+        return ast.PriorBetween.model_construct(factor=_name(factor), low=low, high=high,
+                                                percent=_number(percent), span=_span(meta))
+
+    def require(self, meta: Any, children: list[Any]) -> ast.Require:
+        return ast.Require.model_construct(expr=children[0], span=_span(meta))
+
+    def prefer(self, meta: Any, children: list[Any]) -> ast.Prefer:
+        return ast.Prefer.model_construct(expr=children[0], weight=children[1], span=_span(meta))
+
+    def signed_number(self, meta: Any, children: list[Any]) -> float:
+        value = float(children[-1])
+        return -value if len(children) == 2 else value
+
+    def expect(self, meta: Any, children: list[Any]) -> ast.Expect:
+        return ast.Expect.model_construct(expr=children[0], span=_span(meta))
+
+    def trust(self, meta: Any, children: list[Any]) -> ast.Trust:
+        return ast.Trust.model_construct(value=_number(children[0]), span=_span(meta))
+
+    def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
+        if isinstance(data, str) and data.startswith("custom__"):
+            parts: list[Any] = []
+            for child in children[1:]:
+                if isinstance(child, Token):
+                    if child.type == "NAME":
+                        parts.append(_name(child))
+                    elif child.type == "NUMBER":
+                        parts.append(_number(child))
+                    else:
+                        parts.append(ast.Word.model_construct(text=str(child), span=_token_span(child)))
+                else:
+                    parts.append(child)
+            return ast.CustomStatement.model_construct(keyword=data[len("custom__"):], parts=tuple(parts),
+                                                       span=_span(meta))
+        return Tree(data, children, meta)
+
+    # expressions -------------------------------------------------------------------------
+    def number(self, meta: Any, children: list[Any]) -> ast.Number:
+        return _number(children[0])
+
+    def name(self, meta: Any, children: list[Any]) -> ast.Name:
+        return _name(children[0])
+
+    def neg(self, meta: Any, children: list[Any]) -> ast.Neg:
+        return ast.Neg.model_construct(operand=children[-1], span=_span(meta))
+
+    def not_(self, meta: Any, children: list[Any]) -> ast.Not:
+        return ast.Not.model_construct(operand=children[-1], span=_span(meta))
+
+    def binary(self, meta: Any, children: list[Any]) -> ast.Binary:
+        left, op, right = children
+        return ast.Binary.model_construct(op=str(op), left=left, right=right, span=_span(meta))
+
+    def and_(self, meta: Any, children: list[Any]) -> ast.BoolOp:
+        return ast.BoolOp.model_construct(op="and", operands=tuple(children), span=_span(meta))
+
+    def or_(self, meta: Any, children: list[Any]) -> ast.BoolOp:
+        return ast.BoolOp.model_construct(op="or", operands=tuple(children), span=_span(meta))
+
+    def compare_op(self, meta: Any, children: list[Any]) -> str:
+        return str(children[0])
+
+    def compare(self, meta: Any, children: list[Any]) -> ast.Compare:
+        return ast.Compare.model_construct(operands=tuple(children[0::2]), ops=tuple(children[1::2]),
+                                           span=_span(meta))
+
+    def call(self, meta: Any, children: list[Any]) -> ast.Call:
+        func, *args = [c for c in children if not isinstance(c, Token) or c.type == "NAME"]
+        return ast.Call.model_construct(func=_name(func), args=tuple(args), span=_span(meta))
+
+    def named_argument(self, meta: Any, children: list[Any]) -> ast.NamedArg:
+        return ast.NamedArg.model_construct(name=_name(children[0]), value=children[-1], span=_span(meta))
+
+
+def parse(text: str, *, path: str = "<string>", extensions: Mapping[str, str] | None = None) -> ast.Spec:
+    """Parse spec text into a frozen syntax tree.
+
+    Args:
+        text: the spec source.
+        path: the file name used in diagnostics.
+        extensions: plugin statement keywords mapped to their argument syntax (a Lark expansion such
+            as `NAME "near" sum`); `gmhf.parse` passes the registered ones.
+
+    Raises:
+        SpecError: with one diagnostic per statement that does not parse.
+    """
+    spec, diagnostics = parse_partial(text, path=path, extensions=extensions)
+    if diagnostics:
+        raise SpecError(diagnostics, {path: text})
+    return spec
+
+
+def parse_partial(
+    text: str, *, path: str = "<string>", extensions: Mapping[str, str] | None = None,
+) -> tuple[ast.Spec, list[Diagnostic]]:
+    """Parse what parses: the statements that are well formed, and a diagnostic for each that is not."""
+    extension_key = tuple(sorted((extensions or {}).items()))
+    parser = _parser(extension_key)
+    keywords = set(BUILTIN_KEYWORDS) | {k for k, _ in extension_key}
+    comments = _comments(text)
+    try:
+        statements = _transform(parser.parse(text))
+        return ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path), []
+    except UnexpectedInput:
+        pass
+    statements, diagnostics = [], []
+    for line, column, chunk in _split_statements(text, keywords):
+        padded = "\n" * (line - 1) + " " * (column - 1) + chunk
+        try:
+            statements.extend(_transform(parser.parse(padded)))
+        except UnexpectedInput as error:
+            diagnostics.append(_diagnose(error, path, padded, keywords, parser))
+    spec = ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path)
+    return spec, diagnostics
+
+
+def _transform(tree: Tree[Token]) -> list[Any]:
+    try:
+        return _ToAst().transform(tree)  # type: ignore[return-value]
+    except VisitError as error:  # the transformer is total over the grammar; this is a bug
+        raise error.orig_exc from None
+
+
+def _comments(text: str) -> tuple[ast.Comment, ...]:
+    found = []
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    import bisect
+
+    for match in _COMMENT_OR_STRING.finditer(text):
+        if match.group().startswith("#"):
+            line = bisect.bisect_right(line_starts, match.start())
+            column = match.start() - line_starts[line - 1] + 1
+            span = ast.Span.model_construct(line=line, column=column, end_line=line,
+                                            end_column=column + len(match.group()))
+            found.append(ast.Comment.model_construct(text=match.group(), span=span))
+    return tuple(found)
+
+
+def _split_statements(text: str, keywords: set[str]) -> Iterator[tuple[int, int, str]]:
+    """Cut text at `;` and line ends outside brackets; a line starting with a keyword always starts anew.
+
+    Yields (line, column, chunk) with 1-based positions of the chunk's first character.
+    """
+    line, column = 1, 1
+    start: tuple[int, int, int] | None = None  # (offset, line, column)
+    depth = 0
+    i, n = 0, len(text)
+    at_line_start = True
+
+    def flush(end: int) -> Iterator[tuple[int, int, str]]:
+        if start is not None and text[start[0]:end].strip():
+            yield start[1], start[2], text[start[0]:end]
+
+    while i < n:
+        ch = text[i]
+        if at_line_start and depth and ch not in " \t\f\r\n#":
+            word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[i:i + 32])
+            if word and word.group() in keywords:  # an unclosed bracket must not swallow the file
+                yield from flush(i)
+                start, depth = None, 0
+        at_line_start = False
+        if ch == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            column += j - i
+            i = j
+            continue
+        if ch == '"':
+            j = text.find('"', i + 1)
+            nl = text.find("\n", i + 1)
+            j = n - 1 if j < 0 or (0 <= nl < j) else j
+            if start is None:
+                start = (i, line, column)
+            column += j + 1 - i
+            i = j + 1
+            continue
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        if ch == ";" or (ch == "\n" and not depth):
+            yield from flush(i)
+            start = None
+        elif start is None and ch not in " \t\f\r\n":
+            start = (i, line, column)
+        if ch == "\n":
+            line, column, at_line_start = line + 1, 1, True
+        else:
+            column += 1
+        i += 1
+    yield from flush(n)
+
+
+def _describe(terminal: str, parser: Lark) -> str:
+    if terminal in _DESCRIBE:
+        return _DESCRIBE[terminal]
+    for definition in parser.terminals:
+        if definition.name == terminal and definition.pattern.type == "str":
+            return f"'{definition.pattern.value}'"
+    return terminal.lower()
+
+
+def _diagnose(error: UnexpectedInput, path: str, text: str, keywords: set[str], parser: Lark) -> Diagnostic:
+    line, column = error.line, error.column
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if 0 <= error.pos_in_stream < len(text) else "?"
+        hint = {
+            "=": "use `==` to compare, `~` to give a prior",
+            ".": "write numbers with a digit before the point (0.5) and intervals as `lo .. hi`",
+            '"': "a quoted path must close on the same line",
+        }.get(char)
+        span = ast.Span(line=line, column=column, end_line=line, end_column=column + 1)
+        return Diagnostic.at(path, span, f"unexpected character {char!r}", hint=hint)
+    token = getattr(error, "token", None)
+    expected = sorted(getattr(error, "expected", None) or getattr(error, "accepts", None) or ())
+    if isinstance(error, UnexpectedToken) and token is not None and token.type != "$END":
+        span = _token_span(token) if token.type != "_NL" else ast.Span(
+            line=token.line, column=token.column, end_line=token.line, end_column=token.column + 1)
+        if token.type == "NAME" and _STATEMENT_TERMINALS & set(expected):
+            return Diagnostic.at(path, span, f"unknown keyword `{token}`",
+                                 hint=did_you_mean(str(token), keywords))
+        what = "end of line" if token.type == "_NL" else f"`{token}`"
+        message = f"unexpected {what}"
+    else:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        span = ast.Span(line=line, column=column, end_line=line, end_column=column + 1)
+        message = "unexpected end of statement"
+        if isinstance(error, UnexpectedEOF):
+            expected = sorted(error.expected)
+    shown = sorted({_describe(t, parser) for t in expected if t not in ("_NL", "SEMI", "$END", "COMMENT")})
+    if shown:
+        message += "; expected " + (shown[0] if len(shown) == 1 else "one of " + ", ".join(shown))
+    return Diagnostic.at(path, span, message)

@@ -1,0 +1,45 @@
+"""Exceptions and exit codes.
+
+    GmhfError                  base of everything gmhf raises on purpose
+     ├── SpecError             a mistake in a spec: one or more path:line:col diagnostics (gmhf.dsl.errors)
+     ├── PluginError           a plugin failed to import or raised in a hook (strict mode makes it fatal)
+     └── UsageError            a bad argument from a Python caller
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["ExitCode", "GmhfError", "PluginError", "UsageError"]
+
+
+class ExitCode(enum.IntEnum):
+    """Exit status of the `gmhf` command."""
+
+    #: Everything went well.
+    OK = 0
+    #: The input has findings: spec errors, or files `fmt --check` would change.
+    FINDINGS = 1
+    #: The command line itself was wrong (unknown option, missing argument).
+    USAGE = 2
+    #: A bug in gmhf or in a plugin; the message names which and asks for the spec.
+    INTERNAL = 3
+    #: A plugin failed to load or register and `GMHF_STRICT_PLUGINS=1` is set.
+    PLUGIN = 4
+
+
+class GmhfError(Exception):
+    """Base class for errors gmhf raises on purpose (anything else is a bug)."""
+
+
+class UsageError(GmhfError, ValueError):
+    """A Python caller passed a bad argument; the message names it and says what was expected."""
+
+
+class PluginError(GmhfError):
+    """A plugin failed: `plugin` names it and `version` gives its distribution version when known."""
+
+    def __init__(self, message: str, *, plugin: str = "", version: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.version = version
