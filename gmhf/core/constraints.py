@@ -139,6 +139,8 @@ def _allowed(plan: FactorPlan) -> tuple[float, ...] | None:
 class _All(Constraint):
     """Several factor supports asserted by one statement (`invariant a, b`)."""
 
+    keyword = "invariant"
+
     def __init__(self, parts: list[Constraint], *, where: str = "") -> None:
         super().__init__(where=where, factors=tuple(f for p in parts for f in p.factors))
         self.parts = torch.nn.ModuleList(parts)

@@ -17,7 +17,7 @@ __all__ = ["Factor", "FactorSpace", "Observable", "SourceDist"]
 class SourceDist(BaseModel):
     """A distribution by registered name and arguments, e.g. `uniform(0.1, 5.0)`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     args: tuple[float, ...] = ()
@@ -33,7 +33,7 @@ class SourceDist(BaseModel):
 class Factor(BaseModel):
     """One latent parameter: its kind, physical bounds (or levels) and source distribution."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     kind: Literal["real", "integer", "categorical"] = "real"
@@ -97,7 +97,7 @@ def _source(source: tuple[str, float, float] | SourceDist) -> SourceDist:
 class Observable(BaseModel):
     """A quantity of generated data that `expect` statements may name."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     #: `scalar`: one value per environment; `array`: a vector per environment (reduce it with max, min…).
@@ -108,7 +108,7 @@ class Observable(BaseModel):
 class FactorSpace(BaseModel):
     """The ordered factors of a domain and the observables of its data."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     factors: tuple[Factor, ...]
     observables: tuple[Observable, ...] = ()

@@ -195,7 +195,8 @@ class Guidance(torch.nn.Module):
 
     def _theta(self, values: Tensor) -> Theta:
         levels = {f.name: f.levels for f in self.space if f.kind == "categorical"}
-        return Theta(values, self.space.names, levels)
+        integers = tuple(f.name for f in self.space if f.kind == "integer")
+        return Theta(values, self.space.names, levels, integers)
 
     # ------------------------------------------------------------------ scoring
     def _values(self, theta: Theta | Tensor | dict[str, Any]) -> Tensor:

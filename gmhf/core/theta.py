@@ -18,12 +18,14 @@ class Theta:
     order; `theta.to_records()` plain dicts with level names, as `gmhf sample --json` prints.
     """
 
-    def __init__(self, values: Tensor, names: tuple[str, ...], levels: Mapping[str, tuple[str, ...]] | None = None):
+    def __init__(self, values: Tensor, names: tuple[str, ...], levels: Mapping[str, tuple[str, ...]] | None = None,
+                 integers: tuple[str, ...] = ()) -> None:
         if values.ndim != 2 or values.shape[1] != len(names):
             raise ValueError(f"`values` must have shape [n, {len(names)}], got {list(values.shape)}.")
         self.values = values
         self.names = tuple(names)
         self.levels = dict(levels or {})
+        self.integers = tuple(integers)
 
     def __getitem__(self, name: str) -> Tensor:
         column = self.values[:, self.names.index(name)]
@@ -46,7 +48,7 @@ class Theta:
             column = self[name].tolist()
             if name in self.levels:
                 column = [self.levels[name][code] for code in column]
-            elif all(float(v).is_integer() for v in column[:1]) and self.values.dtype == torch.int64:
+            elif name in self.integers:
                 column = [int(v) for v in column]
             columns[name] = column
         return [dict(zip(self.names, row, strict=True)) for row in zip(*columns.values(), strict=True)]

@@ -22,7 +22,7 @@ __all__ = [
 class Node(BaseModel):
     """Base class for syntax nodes: frozen, with an optional source span."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Span(Node):

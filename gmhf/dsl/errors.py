@@ -22,7 +22,7 @@ __all__ = ["Diagnostic", "SpecError", "did_you_mean", "render"]
 class Diagnostic(BaseModel):
     """One finding in a spec file."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     path: str
     line: int

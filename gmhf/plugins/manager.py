@@ -131,7 +131,9 @@ def _registrar(hook: str, info: PluginInfo, registry: Registry) -> Callable[...,
     table: dict[str, Any] = getattr(registry, kind)
 
     def add(name: str, value: Any) -> None:
-        if not isinstance(name, str) or not name.isidentifier():
+        # Names used in specs must be identifiers; learners and experts may also use dashes.
+        spelled = name.replace("-", "_") if kind in ("learners", "experts") and isinstance(name, str) else name
+        if not isinstance(spelled, str) or not spelled.isidentifier():
             info.errors.append(f"{hook}: names must be identifiers, got {name!r}")
         elif name in table:
             owner = registry.origins[(kind, name)]

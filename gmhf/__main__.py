@@ -1,0 +1,5 @@
+"""`python -m gmhf` runs the command line."""
+
+from gmhf.cli import main
+
+main()
