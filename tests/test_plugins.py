@@ -17,7 +17,7 @@ import gmhf
 from gmhf.dsl.format import format_spec
 from gmhf.errors import PluginError
 from gmhf.plugins.manager import build_host, using_plugins
-from tests.plugins import extras, toy
+from tests.plugins import toy
 
 SPEC = "domain sinusoid\nprior amplitude ~ triangular(1, 2, 6)\ncap amplitude at 4\nrequire sq(frequency) < 1.2\n"
 

@@ -104,6 +104,9 @@ def _named(theta: Tensor, space: FactorSpace) -> dict[str, Tensor]:
 class _Support(Constraint):
     """A factor-level statement: accepts θ whose factor lies in the support the plan gives it."""
 
+    bounds: Tensor
+    levels: Tensor
+
     def __init__(self, factor: str, column: int, low: float, high: float, levels: tuple[float, ...] | None,
                  *, where: str = "") -> None:
         super().__init__(where=where, factors=(factor,))
@@ -115,7 +118,7 @@ class _Support(Constraint):
     @classmethod
     def from_statement(cls, located: Located, context: CompileContext) -> Constraint:
         names = getattr(located.statement, "factors", None) or (located.statement.factor,)  # type: ignore[union-attr]
-        parts = []
+        parts: list[Constraint] = []
         for name in names:
             plan = context.plan(name.id)
             parts.append(cls(name.id, context.column(name.id), plan.low, plan.high, _allowed(plan),
@@ -146,9 +149,9 @@ class _All(Constraint):
         self.parts = torch.nn.ModuleList(parts)
 
     def accepts(self, theta: Tensor) -> Tensor:
-        out = self.parts[0].accepts(theta)
-        for part in self.parts[1:]:
-            out = out & part.accepts(theta)
+        out = torch.ones(theta.shape[0], dtype=torch.bool)
+        for part in self.parts:
+            out = out & part.accepts(theta)  # type: ignore[operator]
         return out
 
 
@@ -174,6 +177,7 @@ class Require(Constraint):
     """`require E`: hard; a single-factor bound truncates that factor, anything else rejects."""
 
     keyword = "require"
+    condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, *,
                  truncating: bool = False, where: str = "", factors: tuple[str, ...] = ()) -> None:
@@ -197,6 +201,7 @@ class Prefer(Constraint):
 
     keyword = "prefer"
     hard = False
+    condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, weight: float, *,
                  where: str = "", factors: tuple[str, ...] = ()) -> None:
@@ -219,6 +224,7 @@ class Expect(Constraint):
     """`expect E`: a condition on generated data; θ alone is always accepted."""
 
     keyword = "expect"
+    condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, *,
                  where: str = "") -> None:

@@ -54,7 +54,7 @@ def compile_expr(expr: ast.Expr, space: FactorSpace, registry: Registry) -> Fn:
     if isinstance(expr, ast.Binary):
         op, left, right = _ARITH[expr.op], compile_expr(expr.left, space, registry), compile_expr(
             expr.right, space, registry)
-        return lambda env: op(*_align(left(env), right(env)))
+        return lambda env: op(*_align(left(env), right(env)))  # type: ignore[arg-type]
     if isinstance(expr, ast.Call):
         fn = resolve(registry.functions[expr.func.id].torch)
         args = [compile_expr(a, space, registry) for a in expr.args if not isinstance(a, ast.NamedArg)]
@@ -91,7 +91,7 @@ def _compile_compare(expr: ast.Compare, space: FactorSpace, registry: Registry) 
         out: Tensor | None = None
         for cmp, left, right in zip(ops, values, values[1:], strict=False):
             a, b = _align(_tensor(left, env), _tensor(right, env))
-            result = _reduce_all(cmp(a, b))
+            result = _reduce_all(cmp(a, b))  # type: ignore[arg-type]
             out = result if out is None else out & result
         assert out is not None
         return out

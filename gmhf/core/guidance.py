@@ -27,7 +27,7 @@ from gmhf.errors import GmhfError, UsageError
 if TYPE_CHECKING:
     from gmhf.core.domain import Domain
     from gmhf.core.registry import Registry
-    from gmhf.dsl.check import CheckedSpec, FactorPlan, Located
+    from gmhf.dsl.check import CheckedSpec, FactorPlan
 
 __all__ = ["Guidance", "PROBE_SAMPLES", "compile_checked"]
 
@@ -80,6 +80,7 @@ class Guidance(torch.nn.Module):
             if kind is not None:
                 modules.append(kind.load().from_statement(located, context))
         self.constraints = torch.nn.ModuleList(modules)
+        self._modules_typed: list[Constraint] = modules  # the same modules, typed for iteration
         self._joint = [c for c in modules if c.hard and not isinstance(c, Expect) and not getattr(c, "truncating", 0)
                        and c.keyword not in ("invariant", "shift", "prior")]
         self._soft = [c for c in modules if not c.hard]
@@ -212,7 +213,7 @@ class Guidance(torch.nn.Module):
         """Boolean `[n]`: inside every factor's believed support and every hard constraint."""
         values = self._values(theta)
         keep = torch.ones(values.shape[0], dtype=torch.bool)
-        for constraint in self.constraints:
+        for constraint in self._modules_typed:
             keep &= constraint.accepts(values)
         for i, name in enumerate(self.space.names):
             keep &= self.marginals[name].log_prob(values[:, i]) > -math.inf
@@ -228,7 +229,7 @@ class Guidance(torch.nn.Module):
         total = torch.zeros(values.shape[0], dtype=D.DTYPE)
         for i, name in enumerate(self.space.names):
             total = total + self.marginals[name].log_prob(values[:, i])
-        for constraint in self.constraints:
+        for constraint in self._modules_typed:
             total = total + constraint.log_prob(values)
         return total - self._log_z
 

@@ -273,7 +273,7 @@ class _Checker:
     def _expression(self, item: Located, spec: CheckedSpec) -> None:
         stmt = item.statement
         where = stmt.keyword  # type: ignore[union-attr]
-        context = ExprContext(spec.space, self.registry, item.path, where,
+        context = ExprContext(spec.space, self.registry, item.path, where,  # type: ignore[arg-type]
                               supports={name: plan.support for name, plan in spec.factors.items()})
         kind = context.check(stmt.expr)  # type: ignore[union-attr]
         if kind == "num":

@@ -239,21 +239,22 @@ def single_factor_bounds(expr: ast.Expr, space: FactorSpace) -> tuple[str, float
         return None
     low, high = -math.inf, math.inf
     for op, left, right in zip(expr.ops, expr.operands, expr.operands[1:], strict=False):
+        direction: str = op
         if left is names[0]:
-            value, op = _const_value(right), op
+            value = _const_value(right)
         elif right is names[0]:
-            value, op = _const_value(left), {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+            value, direction = _const_value(left), {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
         else:
             continue
         if value is None:
             return None
-        strict = op in ("<", ">")
+        strict = direction in ("<", ">")
         if factor.kind == "integer":
-            if op in ("<", "<="):
+            if direction in ("<", "<="):
                 value = (math.ceil(value) - 1) if strict and float(value).is_integer() else math.floor(value)
             else:
                 value = (math.floor(value) + 1) if strict and float(value).is_integer() else math.ceil(value)
-        if op in ("<", "<="):
+        if direction in ("<", "<="):
             high = min(high, value)
         else:
             low = max(low, value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
 
 __all__ = ["ANY", "Interval", "Truth", "add", "compare", "div", "mul", "neg", "power", "sub"]
 
@@ -100,11 +101,11 @@ def compare(op: str, a: Interval, b: Interval) -> Truth:
     return ~compare("==", a, b)  # "!="
 
 
-def monotone(fn: object, increasing: bool = True) -> object:
+def monotone(fn: Callable[[float], float], increasing: bool = True) -> Callable[[Interval], Interval]:
     """Interval map of a monotone scalar function (for exp, log, sqrt)."""
     def apply(a: Interval) -> Interval:
         try:
-            lo, hi = fn(a[0]), fn(a[1])  # type: ignore[operator]
+            lo, hi = fn(a[0]), fn(a[1])
         except (ValueError, OverflowError):
             return ANY
         return (lo, hi) if increasing else (hi, lo)

@@ -21,6 +21,7 @@ Importing this module imports neither torch nor any domain.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import pluggy
 
 __all__ = ["hookimpl", "hookspec"]
