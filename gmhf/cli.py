@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from gmhf.errors import ExitCode, GmhfError, PluginError
+from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
 
 EPILOG = "Exit codes: 0 ok, 1 findings in the input, 2 usage, 3 internal error, 4 plugin failure (strict mode)."
 
@@ -32,8 +32,9 @@ class _Group(click.Group):
         for command in host.commands():
             if command.name in self.commands or command.name in found:
                 owner = host.plugins.get(getattr(command, "_gmhf_plugin", ""), None)
-                if owner is not None:
-                    owner.errors.append(f"command `{command.name}` clashes with an existing one; skipped")
+                message = f"command `{command.name}` clashes with an existing one; skipped"
+                if owner is not None and message not in owner.errors:
+                    owner.errors.append(message)
                 continue
             found[command.name] = command
         return found
@@ -228,8 +229,8 @@ def plugins(as_json: bool) -> None:
     from gmhf.plugins.manager import plugin_host
 
     host = plugin_host()
-    host.registry  # noqa: B018 -- builds the registry, recording registration errors
-    host.commands()
+    host.build()  # records registration errors without raising, even in strict mode
+    host.commands(strict=False)
     infos = list(host.plugins.values())
     if as_json:
         _echo_json({"plugins": [info.to_json() for info in infos]})
@@ -257,10 +258,13 @@ def main(argv: list[str] | None = None) -> None:
     except PluginError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(ExitCode.PLUGIN)
-    except GmhfError as error:
-        spec_error = hasattr(error, "diagnostics")  # a SpecError; not imported, to keep --help light
+    except UsageError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(ExitCode.USAGE)
+    except GmhfError as error:  # a SpecError, or a spec whose constraints leave nothing to sample
+        spec_error = hasattr(error, "diagnostics")  # SpecError is not imported, to keep --help light
         click.echo(str(error) if spec_error else f"error: {error}", err=True)
-        sys.exit(ExitCode.FINDINGS if spec_error else ExitCode.USAGE)
+        sys.exit(ExitCode.FINDINGS)
     except Exception as error:  # a bug: say whose, and ask for the input
         from gmhf import __version__
 

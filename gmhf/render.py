@@ -31,6 +31,8 @@ def explain_tables(data: dict[str, Any], title: str) -> None:
                       "line " + ", ".join(w.rsplit(":", 1)[-1] for w in f["statements"]))
     console.print(table)
     rows = [(j["statement"], j["where"].rsplit(":", 1)[-1], f"{j['accepted']:.1%} of probe draws accepted") for j in data["joint"]]
+    rows += [(t["statement"], t["where"].rsplit(":", 1)[-1], "truncates one factor (exact)")
+             for t in data.get("truncate", [])]
     rows += [(p["statement"], p["where"].rsplit(":", 1)[-1], "soft: reweights") for p in data["prefer"]]
     rows += [(e["statement"], e["where"].rsplit(":", 1)[-1], "checked on generated data") for e in data["expect"]]
     if rows:

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import gmhf
+import gmhf.dsl.parse
 from gmhf.dsl.format import format_spec
 from gmhf.errors import PluginError
 from gmhf.plugins.manager import build_host, using_plugins
@@ -164,3 +165,35 @@ def test_constraint_modules_hold_buffers_not_parameters() -> None:
     g = gmhf.load(SPEC)
     assert list(g.parameters()) == []
     assert any(isinstance(b, torch.Tensor) for b in g.buffers())
+
+
+def test_bad_plugin_syntax_and_reserved_keywords_are_reported_against_the_plugin() -> None:
+    """A keyword whose syntax does not build, or that takes a reserved word, costs only its plugin."""
+    class Bad:
+        @gmhf.hookimpl
+        def gmhf_statements(self, register):  # type: ignore[no-untyped-def]
+            register("tests.plugins.extras:Cap", keyword="near", syntax="NAME (((")
+            register("tests.plugins.extras:Cap", keyword="trust", syntax="NAME")
+
+    host = build_host(extra_plugins=[Bad()], entry_points=[], env={})
+    errors = host.plugins["Bad"].errors
+    assert "does not build" in errors[0] and "reserved word" in errors[1]
+    assert gmhf.dsl.parse.parse("domain sinusoid", extensions=host.registry.extensions())
+
+
+def test_commands_hook_runs_once_and_strict_plugins_still_lists(capsys: pytest.CaptureFixture[str]) -> None:
+    """`gmhf plugins` calls each gmhf_commands once, and in strict mode still prints before exiting 4."""
+    calls = []
+
+    class Counting:
+        @gmhf.hookimpl
+        def gmhf_commands(self, register):  # type: ignore[no-untyped-def]
+            calls.append(1)
+
+    from gmhf.cli import main
+
+    with using_plugins(Counting(), entry_points=[_ep("bad_hook", "tests.plugins.broken_hook")],
+                       env={"GMHF_STRICT_PLUGINS": "1"}), pytest.raises(SystemExit) as done:
+        main(["plugins", "--json"])
+    assert done.value.code == 4 and len(calls) == 1
+    assert "registration blew up" in capsys.readouterr().out

@@ -177,3 +177,24 @@ def test_sampling_is_reproducible_with_a_seed() -> None:
     assert torch.equal(g.sample(100, seed=3).values, g.sample(100, seed=3).values)
     first = g.sample(10, generator=torch.Generator().manual_seed(9)).values
     assert torch.equal(first, g.sample(10, generator=torch.Generator().manual_seed(9)).values)
+
+
+def test_statement_order_does_not_matter() -> None:
+    """A prior written before its shift gives the same distribution as one written after."""
+    before = draw("domain sinusoid\nprior amplitude ~ normal(3.5, 1)\nshift amplitude in 2 .. 4")
+    after = draw("domain sinusoid\nshift amplitude in 2 .. 4\nprior amplitude ~ normal(3.5, 1)")
+    assert torch.equal(before.values, after.values)
+
+
+def test_truncation_beyond_the_source_is_a_spec_error() -> None:
+    """`require amplitude > 6` on the source uniform(0.1, 5) is reported, not a crash."""
+    with pytest.raises(gmhf.SpecError, match="leaves no value of `amplitude`"):
+        gmhf.load("domain sinusoid\nrequire amplitude > 6")
+
+
+def test_function_arguments_line_up_arrays_and_scalars() -> None:
+    """`max(abs(y), amplitude)` compares each point of y with its own environment's amplitude."""
+    g = gmhf.load("domain sinusoid\nexpect max(abs(y), amplitude) <= amplitude + 3")
+    theta = g.sample(7, seed=0)
+    observed = g.domain.observe(theta.values, g.domain.simulate(theta.values, points=5))
+    assert bool(g.expects[0].holds(theta.values, observed).all())

@@ -40,6 +40,12 @@ def _align(a: Tensor | float, b: Tensor | float) -> tuple[Tensor | float, Tensor
     return a, b
 
 
+def _align_all(values: list[Tensor]) -> list[Tensor]:
+    """Give every argument the same number of dimensions (per-environment values become columns)."""
+    depth = max(v.ndim for v in values)
+    return [v.reshape(v.shape + (1,) * (depth - v.ndim)) for v in values]
+
+
 def compile_expr(expr: ast.Expr, space: FactorSpace, registry: Registry) -> Fn:
     """A function of the environment computing `expr` (already checked)."""
     if isinstance(expr, ast.Number):
@@ -58,7 +64,7 @@ def compile_expr(expr: ast.Expr, space: FactorSpace, registry: Registry) -> Fn:
     if isinstance(expr, ast.Call):
         fn = resolve(registry.functions[expr.func.id].torch)
         args = [compile_expr(a, space, registry) for a in expr.args if not isinstance(a, ast.NamedArg)]
-        return lambda env: fn(*(_tensor(a(env), env) for a in args))
+        return lambda env: fn(*_align_all([_tensor(a(env), env) for a in args]))
     if isinstance(expr, ast.Not):
         inner = compile_expr(expr.operand, space, registry)
         return lambda env: ~_tensor(inner(env), env)

@@ -38,8 +38,9 @@ def marginal(plan: FactorPlan, registry: Registry) -> D.Distribution1D:
     """The believed distribution of one factor, from its checked plan."""
     name, args = plan.dist
     factor = plan.factor
-    if factor.kind == "categorical":
-        return D.choice(args)
+    if factor.kind == "categorical":  # the factory gets the weights in level order
+        built: D.Distribution1D = registry.distributions[name].build(args)
+        return built
     if plan.levels is not None:  # integer factor restricted to listed values
         values = torch.tensor(plan.levels, dtype=D.DTYPE)
         if plan.mode == "levels" and name == "uniform" and plan.dist == (factor.source.name, factor.source.args):
@@ -249,6 +250,8 @@ class Guidance(torch.nn.Module):
                  for loc in self.checked.requires + self.checked.custom]
         return {
             "domain": self.checked.domain, "trust": self.trust, "factors": factors, "joint": joint,
+            "truncate": [{"statement": format_statement(loc.statement), "where": loc.where}
+                         for loc in self.checked.truncating],
             "prefer": [{"statement": format_statement(loc.statement), "where": loc.where}
                        for loc in self.checked.prefers],
             "expect": [{"statement": format_statement(loc.statement), "where": loc.where}
@@ -282,7 +285,8 @@ def _describe(plan: FactorPlan) -> str:
         text = "one of " + ", ".join(f"{v:g}" for v in plan.levels)
     else:
         text = f"{name}(" + ", ".join(f"{a:.4g}" for a in args) + ")"
-    if plan.mode not in ("source", "invariant") and plan.levels is None:
+    truncated = any(isinstance(loc.statement, ast.Require) for loc in plan.touched_by)
+    if (plan.mode not in ("source", "invariant") or truncated) and plan.levels is None:
         text += f" on [{plan.low:.4g}, {plan.high:.4g}]"
     return text
 

@@ -96,7 +96,7 @@ def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, sour
         registry: the registered domains, statements, distributions and functions.
         domain: the domain to use when the spec has no `domain` statement.
         source: the main file's text, for rendering diagnostics.
-        root: folder that `use` paths may not escape (default: the main file's folder).
+        root: folder that `use` paths may not escape (default: each including file's own folder).
     """
     checker = _Checker(registry, root)
     path = spec.path or "<string>"
@@ -251,8 +251,8 @@ class _Checker:
         source = plan.factor.source
         if plan.factor.kind == "categorical":
             plan.dist = ("choice", tuple(w for _, w in source.weights))
-        else:
-            plan.dist = (source.name, source.args)
+            return
+        plan.dist = (source.name, source.args)
 
     def _truncate(self, item: Located, spec: CheckedSpec) -> None:
         bounds = single_factor_bounds(item.statement.expr, spec.space)  # type: ignore[union-attr]

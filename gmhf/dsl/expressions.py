@@ -107,7 +107,7 @@ class ExprContext:
             ok &= self._expect_num(operand) != "?"
         return "bool" if ok else "?"
 
-    def _categorical_partner(self, expr: ast.Compare, i: int) -> str | None:
+    def _categorical_partner(self, expr: ast.Compare, i: int, report: bool = True) -> str | None:
         """If operand i is a categorical factor or one of its levels in `F == level`, the factor's name."""
         if len(expr.operands) != 2 or expr.ops[0] not in ("==", "!="):
             return None
@@ -117,7 +117,7 @@ class ExprContext:
         for factor_name, level_name in ((this.id, other.id), (other.id, this.id)):
             if factor_name in self.space and self.space[factor_name].kind == "categorical":
                 factor = self.space[factor_name]
-                if level_name not in factor.levels and level_name not in self.space:
+                if report and i == 0 and level_name not in factor.levels and level_name not in self.space:
                     node = other if factor_name == this.id else this
                     self.error(node, f"unknown level `{level_name}` of `{factor_name}`",
                                did_you_mean(level_name, factor.levels))
@@ -183,7 +183,7 @@ class ExprContext:
                 result = (result & self.truth(operand)) if expr.op == "and" else (result | self.truth(operand))
             return result
         if isinstance(expr, ast.Compare):
-            if self._categorical_partner(expr, 0) is not None:
+            if self._categorical_partner(expr, 0, report=False) is not None:
                 return Truth.MAYBE
             result = Truth.TRUE
             for op, left, right in zip(expr.ops, expr.operands, expr.operands[1:], strict=False):
@@ -244,8 +244,8 @@ def single_factor_bounds(expr: ast.Expr, space: FactorSpace) -> tuple[str, float
             value = _const_value(right)
         elif right is names[0]:
             value, direction = _const_value(left), {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
-        else:
-            continue
+        else:  # a link between two constants (`x < 5 < 3`) is left to rejection and the static check
+            return None
         if value is None:
             return None
         strict = direction in ("<", ">")

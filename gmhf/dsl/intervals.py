@@ -74,6 +74,12 @@ def div(a: Interval, b: Interval) -> Interval:
 
 def power(a: Interval, b: Interval) -> Interval:
     """a ^ b for a constant non-negative integer exponent; unknown otherwise."""
+    if a[0] == a[1] and b[0] == b[1]:  # a constant: compute it
+        try:
+            value = float(a[0]) ** float(b[0])
+        except (ZeroDivisionError, OverflowError):
+            return ANY
+        return (value, value) if isinstance(value, float) and not math.isnan(value) else ANY
     if b[0] != b[1] or not float(b[0]).is_integer() or b[0] < 0:
         return ANY
     k = int(b[0])

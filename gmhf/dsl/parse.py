@@ -20,12 +20,14 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from gmhf.dsl import ast
 from gmhf.dsl.errors import Diagnostic, SpecError, did_you_mean
 
-__all__ = ["BUILTIN_KEYWORDS", "parse", "parse_partial"]
+__all__ = ["BUILTIN_KEYWORDS", "RESERVED_WORDS", "build_parser", "parse", "parse_partial"]
 
 #: Statement keywords the grammar file defines.
 BUILTIN_KEYWORDS = (
     "domain", "use", "invariant", "shift", "prior", "require", "prefer", "expect", "trust",
 )
+#: Words of the grammar that are not statement keywords (also reserved: no plugin may take them).
+RESERVED_WORDS = ("in", "by", "between", "and", "with", "weight", "or", "not")
 _STATEMENT_TERMINALS = {kw.upper() for kw in BUILTIN_KEYWORDS}
 _DESCRIBE = {
     "NAME": "a name", "NUMBER": "a number", "STRING": 'a quoted path ("...")', "_NL": "end of line",
@@ -48,6 +50,11 @@ def _parser(extensions: tuple[tuple[str, str], ...]) -> Lark:
     # the start-up of `gmhf check`.
     return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, postlex=_BracketNewlines(),
                 maybe_placeholders=False, cache=True)
+
+
+def build_parser(extensions: tuple[tuple[str, str], ...] = ()) -> Lark:
+    """The (cached) parser for the grammar plus these plugin statements; raises Lark's GrammarError."""
+    return _parser(tuple(sorted(extensions)))
 
 
 class _BracketNewlines:
@@ -360,7 +367,9 @@ def _diagnose(error: UnexpectedInput, path: str, text: str, keywords: set[str], 
         what = "end of line" if token.type == "_NL" else f"`{token}`"
         message = f"unexpected {what}"
     else:
-        lines = text.splitlines() or [""]
+        # Lines as Lark counts them (only "\n" ends one; splitlines would also split at "\f", "\x1e"...),
+        # and the end of the statement is after its last visible character.
+        lines = text.rstrip().split("\n")
         line, column = len(lines), len(lines[-1]) + 1
         span = ast.Span(line=line, column=column, end_line=line, end_column=column + 1)
         message = "unexpected end of statement"

@@ -72,6 +72,10 @@ def check_ShiftIn(checker: _Checker, item: Located, spec: CheckedSpec, claims: C
 
     low = evaluate_constant(checker, item, stmt.low, spec.space)
     high = evaluate_constant(checker, item, stmt.high, spec.space)
+    if factor is not None and factor.low_open and low == factor.low:
+        checker.error(item, stmt.low, f"`{factor.name}` excludes its bound {low:g} ({factor.bounds_text()})",
+                      hint="start the interval just above it")
+        return
     plan = _shift_target(checker, item, spec, claims, priors)
     if plan is None or low is None or high is None:
         return
@@ -83,7 +87,8 @@ def check_ShiftIn(checker: _Checker, item: Located, spec: CheckedSpec, claims: C
                       f"{plan.factor.bounds_text()} of `{plan.factor.name}`")
         return
     plan.mode, plan.low, plan.high = "interval", low, high
-    plan.dist = ("uniform", (low, high))
+    if plan.factor.name not in priors:  # a prior given earlier keeps its density, now truncated
+        plan.dist = ("uniform", (low, high))
 
 
 def check_ShiftLevels(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
@@ -228,12 +233,16 @@ def _positional(checker: _Checker, item: Located, call: ast.Call, params: tuple[
 def _named_weights(checker: _Checker, item: Located, call: ast.Call, factor: object) -> tuple[float, ...] | None:
     levels: tuple[str, ...] = getattr(factor, "levels", ())
     weights = dict.fromkeys(levels, 0.0)
+    seen: set[str] = set()
     ok = bool(call.args)
     if not call.args:
         checker.error(item, call, f"`{call.func.id}` needs `level: weight` arguments")
     for arg in call.args:
         if not isinstance(arg, ast.NamedArg):
             checker.error(item, arg, f"`{call.func.id}` takes `level: weight` arguments")
+            ok = False
+        elif arg.name.id in seen:
+            checker.error(item, arg.name, f"level `{arg.name.id}` given twice")
             ok = False
         elif arg.name.id not in weights:
             checker.error(item, arg.name, f"unknown level `{arg.name.id}`", did_you_mean(arg.name.id, levels))
@@ -243,6 +252,7 @@ def _named_weights(checker: _Checker, item: Located, call: ast.Call, factor: obj
             ok = False
         else:
             weights[arg.name.id] = arg.value.value
+            seen.add(arg.name.id)
     return tuple(weights.values()) if ok else None
 
 
@@ -301,6 +311,12 @@ def finalize(checker: _Checker, spec: CheckedSpec, priors: Claims) -> None:
         if not max(low, plan.low) < min(high, plan.high):
             checker.error(item, item.statement, f"the prior's support [{low:g}, {high:g}] does not meet the "
                           f"allowed values [{plan.low:g}, {plan.high:g}] of `{name}`")
+        else:
+            plan.low, plan.high = max(low, plan.low), min(high, plan.high)
     for plan in spec.factors.values():
+        source = checker.registry.distributions.get(plan.factor.source.name)
+        if plan.mode in ("source", "invariant") and plan.factor.kind != "categorical" and source is not None:
+            low, high = source.support(plan.factor.source.args)  # values live where the source puts mass
+            plan.low, plan.high = max(plan.low, low), min(plan.high, high)
         if plan.factor.kind == "categorical" and plan.levels is not None and plan.factor.name not in priors:
             plan.dist = ("choice", tuple(1.0 if i in plan.levels else 0.0 for i in range(len(plan.factor.levels))))

@@ -48,7 +48,7 @@ def gmhf_statements(register: Callable[..., None]) -> None:
         without any edit of the grammar file; quoted words become reserved.
 
     A keyword that is already registered, or whose syntax does not build into the grammar, is
-    reported against this plugin. The class's ``from_statement(stmt, context)`` checks
+    reported against this plugin. The class's ``from_statement(located, context)`` checks
     the arguments and raises ``SpecError`` at the statement's span.
 
     Example::

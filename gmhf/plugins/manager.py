@@ -68,13 +68,19 @@ class PluginHost:
     plugins: dict[str, PluginInfo]
     strict: bool = False
     _registry: Registry | None = None
+    _commands: list[Any] | None = None
 
     @property
     def registry(self) -> Registry:
-        """Everything the plugins registered (built once, on first access)."""
+        """Everything the plugins registered (built once); in strict mode, raises on any failure."""
+        registry = self.build()
+        self.raise_if_strict()
+        return registry
+
+    def build(self) -> Registry:
+        """The registry, built once, recording failures without raising (for `gmhf plugins`)."""
         if self._registry is None:
             self._registry = _build_registry(self)
-            self.raise_if_strict()
         return self._registry
 
     @property
@@ -88,18 +94,25 @@ class PluginHost:
             info, error = self.failures[0]
             raise PluginError(f"plugin {info.label} failed: {error}", plugin=info.name, version=info.version)
 
-    def commands(self) -> list[Any]:
-        """click commands registered through `gmhf_commands`."""
+    def commands(self, *, strict: bool = True) -> list[Any]:
+        """click commands registered through `gmhf_commands` (each plugin's hook runs once)."""
+        if self._commands is None:
+            self._commands = self._collect_commands()
+        if strict:
+            self.raise_if_strict()
+        return self._commands
+
+    def _collect_commands(self) -> list[Any]:
         found: list[Any] = []
         for info, impl in self._impls("gmhf_commands"):
             def register(command: Any, _info: PluginInfo = info) -> None:
                 if not hasattr(command, "name") or not callable(getattr(command, "main", None)):
                     _info.errors.append(f"gmhf_commands: expected a click.Command, got {command!r}")
                     return
+                command._gmhf_plugin = _info.name
                 found.append(command)
                 _info.registers.setdefault("commands", []).append(command.name)
             _call(info, impl, register)
-        self.raise_if_strict()
         return found
 
     def _impls(self, hook: str) -> Iterator[tuple[PluginInfo, Any]]:
@@ -161,6 +174,8 @@ def _entry(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[st
         if not keyword:
             raise TypeError("register() needs `keyword=` when the constraint is given by path")
         syntax = kwargs.get("syntax", getattr(constraint, "syntax", None))
+        if syntax is not None:
+            _check_syntax(keyword, syntax)
         return keyword, StatementKind(keyword=keyword, constraint=constraint, syntax=syntax,
                                       description=kwargs.get("description", ""))
     if kind in ("distributions", "functions"):
@@ -178,6 +193,20 @@ def _entry(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[st
         return domain.name, domain
     name, value = args
     return name, value
+
+
+def _check_syntax(keyword: str, syntax: str) -> None:
+    """A plugin keyword must be new and its syntax must build into the grammar."""
+    from lark.exceptions import LarkError
+
+    from gmhf.dsl.parse import BUILTIN_KEYWORDS, RESERVED_WORDS, build_parser
+
+    if keyword in BUILTIN_KEYWORDS or keyword in RESERVED_WORDS:
+        raise ValueError(f"`{keyword}` is a reserved word of the language")
+    try:
+        build_parser(((keyword, syntax),))
+    except LarkError as error:
+        raise ValueError(f"the syntax {syntax!r} of `{keyword}` does not build: {error}") from None
 
 
 def _names(value: str | None) -> set[str] | None:
