@@ -101,6 +101,11 @@ def _named(theta: Tensor, space: FactorSpace) -> dict[str, Tensor]:
     return {name: theta[:, i] for i, name in enumerate(space.names)}
 
 
+def _columns(theta: Tensor, lookup: tuple[tuple[str, int], ...]) -> dict[str, Tensor]:
+    """Only the columns a condition reads (it may read 2 of 200 factors)."""
+    return {name: theta[:, i] for name, i in lookup}
+
+
 class _Support(Constraint):
     """A factor-level statement: accepts θ whose factor lies in the support the plan gives it."""
 
@@ -184,6 +189,7 @@ class Require(Constraint):
         super().__init__(where=where, factors=factors)
         self.condition = condition
         self.space = space
+        self.lookup = tuple((name, space.index(name)) for name in factors)
         self.truncating = truncating
 
     @classmethod
@@ -193,7 +199,7 @@ class Require(Constraint):
                    where=located.where, factors=_factors_in(expr, context.space))
 
     def accepts(self, theta: Tensor) -> Tensor:
-        return self.condition(_named(theta, self.space))
+        return self.condition(_columns(theta, self.lookup))
 
 
 class Prefer(Constraint):
@@ -208,6 +214,7 @@ class Prefer(Constraint):
         super().__init__(where=where, factors=factors)
         self.condition = condition
         self.space = space
+        self.lookup = tuple((name, space.index(name)) for name in factors)
         self.weight = float(weight)
 
     @classmethod
@@ -217,7 +224,7 @@ class Prefer(Constraint):
                    where=located.where, factors=_factors_in(stmt.expr, context.space))  # type: ignore[union-attr]
 
     def log_weight(self, theta: Tensor) -> Tensor:
-        return self.condition(_named(theta, self.space)).to(theta.dtype) * self.weight
+        return self.condition(_columns(theta, self.lookup)).to(theta.dtype) * self.weight
 
 
 class Expect(Constraint):

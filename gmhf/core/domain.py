@@ -5,10 +5,10 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gmhf.core.factors import FactorSpace
-
 if TYPE_CHECKING:
     import torch
+
+    from gmhf.core.factors import FactorSpace
 
 __all__ = ["Domain"]
 
@@ -16,13 +16,14 @@ __all__ = ["Domain"]
 class Domain(abc.ABC):
     """Base class for domains; a plugin registers an instance through `gmhf_domains`.
 
-    Subclasses set `name`, `description` and `space`, and implement `simulate`. Keep torch imports
-    inside methods: domains are loaded by `gmhf check`, which must stay torch-free.
+    Subclasses set `name`, `description` and `space` (a class attribute, or a cached property so
+    that merely loading the plugin stays cheap), and implement `simulate` and `observe`. Keep torch
+    imports inside methods: domains are loaded by `gmhf check`, which must stay torch-free.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    space: ClassVar[FactorSpace]
+    space: FactorSpace
 
     @abc.abstractmethod
     def simulate(self, theta: torch.Tensor, *, generator: torch.Generator | None = None, **options: Any) -> Any:

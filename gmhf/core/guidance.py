@@ -82,9 +82,17 @@ class Guidance(torch.nn.Module):
                 modules.append(kind.load().from_statement(located, context))
         self.constraints = torch.nn.ModuleList(modules)
         self._modules_typed: list[Constraint] = modules  # the same modules, typed for iteration
-        self._joint = [c for c in modules if c.hard and not isinstance(c, Expect) and not getattr(c, "truncating", 0)
+        self._joint: list[Constraint] = [c for c in modules if c.hard and not isinstance(c, Expect) and not getattr(c, "truncating", 0)
                        and c.keyword not in ("invariant", "shift", "prior")]
         self._soft = [c for c in modules if not c.hard]
+        # Factors the joint terms read are drawn first; the rest only for the rows that survive.
+        # (Marginals are independent, so the order of drawing does not change the distribution.)
+        read = [c.factors for c in self._joint + self._soft]
+        if any(not names for names in read):  # a plugin constraint that does not say what it reads
+            self._first: tuple[int, ...] = tuple(range(len(self.space)))
+        else:
+            self._first = tuple(sorted({self.space.index(n) for names in read for n in names}))
+        self._rest = tuple(i for i in range(len(self.space)) if i not in self._first)
         self.acceptance: dict[str, tuple[int, int]] = {}
         self._rate = 1.0
         self._log_z = 0.0
@@ -107,8 +115,15 @@ class Guidance(torch.nn.Module):
         return [c for c in self.constraints if isinstance(c, Expect)]
 
     # ------------------------------------------------------------------ sampling
-    def _draw(self, n: int, generator: torch.Generator) -> Tensor:
-        return torch.stack([self.marginals[name].sample(n, generator) for name in self.space.names], dim=1)
+    def _draw(self, n: int, generator: torch.Generator, columns: tuple[int, ...] | None = None,
+              out: Tensor | None = None) -> Tensor:
+        """Fill `columns` (default: all) of `out` (default: a new `[n, k]`) with independent draws."""
+        names = self.space.names
+        if out is None:
+            out = torch.zeros(n, len(names), dtype=D.DTYPE)
+        for i in range(len(names)) if columns is None else columns:
+            out[:, i] = self.marginals[names[i]].sample(n, generator)
+        return out
 
     def _keep(self, theta: Tensor, generator: torch.Generator) -> Tensor:
         keep = torch.ones(theta.shape[0], dtype=torch.bool)
@@ -185,9 +200,12 @@ class Guidance(torch.nn.Module):
             if have >= n:
                 break
             m = int((n - have) / self._rate * 1.1) + 16
-            theta = self._draw(m, generator)
             if self._joint or self._soft:
+                theta = self._draw(m, generator, self._first)
                 theta = theta[self._keep(theta, generator)]
+                self._draw(theta.shape[0], generator, self._rest, out=theta)
+            else:
+                theta = self._draw(m, generator)
             chunks.append(theta)
             have += theta.shape[0]
         if have < n:

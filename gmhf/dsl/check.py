@@ -30,7 +30,7 @@ __all__ = ["CheckedSpec", "FactorPlan", "Located", "check"]
 Mode = Literal["source", "invariant", "interval", "levels", "offset", "scale", "prior"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: two equal statements in a file are still two
 class Located:
     """A statement and the file it came from (specs may `use` others)."""
 

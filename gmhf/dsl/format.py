@@ -6,6 +6,8 @@ writes, `parse(fmt(ast))` gives the same tree back, and formatting twice changes
 
 from __future__ import annotations
 
+import math
+
 from gmhf.dsl import ast
 
 __all__ = ["format_expr", "format_spec", "format_statement"]
@@ -19,6 +21,8 @@ _NO_SPACE_AFTER = {"(", "["}
 
 def format_number(value: float) -> str:
     """Shortest text that reads back as the same float; integers without a point."""
+    if value == math.inf:  # a literal too large for a float, such as `1e400`, parses as inf
+        return "1e309"
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     return repr(value)

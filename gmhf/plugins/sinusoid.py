@@ -6,16 +6,18 @@ each environment θ is one sine wave; its data are noisy samples of it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gmhf.core.domain import Domain
-from gmhf.core.factors import Factor, FactorSpace, Observable
 from gmhf.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import torch
+
+    from gmhf.core.factors import FactorSpace
 
 X_RANGE = (-5.0, 5.0)
 
@@ -25,21 +27,28 @@ class Sinusoid(Domain):
 
     name = "sinusoid"
     description = "y = amplitude * sin(frequency * x + phase) + noise * eps, x in [-5, 5], eps ~ N(0, 1)"
-    space = FactorSpace(
-        factors=(
-            Factor.real("amplitude", 0.0, 10.0, source=("uniform", 0.1, 5.0), description="peak height of the wave"),
-            Factor.real("phase", 0.0, 2 * math.pi, source=("uniform", 0.0, math.pi), unit="rad",
-                        description="horizontal offset"),
-            Factor.real("frequency", 0.0, 5.0, low_open=True, source=("uniform", 0.8, 1.2), unit="rad per unit x",
-                        description="angular frequency"),
-            Factor.real("noise", 0.0, 1.0, source=("uniform", 0.0, 0.1),
-                        description="standard deviation of the additive Gaussian noise"),
-        ),
-        observables=(
-            Observable(name="y", shape="array", description="the outputs of one environment"),
-            Observable(name="x", shape="array", description="the inputs, in [-5, 5]"),
-        ),
-    )
+
+    @functools.cached_property
+    def space(self) -> FactorSpace:  # type: ignore[override]
+        """Built on first use: `gmhf --help` loads this plugin and should not pay for pydantic."""
+        from gmhf.core.factors import Factor, FactorSpace, Observable
+
+        return FactorSpace(
+            factors=(
+                Factor.real("amplitude", 0.0, 10.0, source=("uniform", 0.1, 5.0),
+                            description="peak height of the wave"),
+                Factor.real("phase", 0.0, 2 * math.pi, source=("uniform", 0.0, math.pi), unit="rad",
+                            description="horizontal offset"),
+                Factor.real("frequency", 0.0, 5.0, low_open=True, source=("uniform", 0.8, 1.2),
+                            unit="rad per unit x", description="angular frequency"),
+                Factor.real("noise", 0.0, 1.0, source=("uniform", 0.0, 0.1),
+                            description="standard deviation of the additive Gaussian noise"),
+            ),
+            observables=(
+                Observable(name="y", shape="array", description="the outputs of one environment"),
+                Observable(name="x", shape="array", description="the inputs, in [-5, 5]"),
+            ),
+        )
 
     def simulate(self, theta: torch.Tensor, *, generator: torch.Generator | None = None,
                  x: torch.Tensor | None = None, points: int = 50, **options: Any) -> dict[str, torch.Tensor]:
