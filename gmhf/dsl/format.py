@@ -137,7 +137,8 @@ def format_spec(spec: ast.Spec) -> str:
             continue
         owner = last_on_line.get(span.line)
         owner_span = statements[owner].span if owner is not None else None
-        if owner_span is not None and (owner_span.end_line, owner_span.end_column) <= (span.line, span.column):
+        if owner is not None and owner_span is not None and \
+                (owner_span.end_line, owner_span.end_column) <= (span.line, span.column):
             trailing.setdefault(owner, []).append(comment.text)
         else:
             events.append(((span.line, span.column), span.line, comment.text))

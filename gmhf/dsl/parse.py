@@ -348,7 +348,8 @@ def _describe(terminal: str, parser: Lark) -> str:
 def _diagnose(error: UnexpectedInput, path: str, text: str, keywords: set[str], parser: Lark) -> Diagnostic:
     line, column = error.line, error.column
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if 0 <= error.pos_in_stream < len(text) else "?"
+        pos = error.pos_in_stream or 0
+        char = text[pos] if 0 <= pos < len(text) else "?"
         hint = {
             "=": "use `==` to compare, `~` to give a prior",
             ".": "write numbers with a digit before the point (0.5) and intervals as `lo .. hi`",
