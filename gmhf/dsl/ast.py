@@ -1,7 +1,7 @@
 """Frozen syntax tree of a guidance spec, every node carrying its source span.
 
 Nodes are pydantic models so they validate, serialise and compare like the rest of the API. The
-parser builds them with `model_construct` (its input is already well formed), which keeps parsing
+parser builds them without validation (its input is already well formed), which keeps parsing
 fast; hand-built trees are validated as usual. Spans take no part in `strip_spans` comparisons,
 which is how the round-trip property `parse(fmt(ast)) == ast` is stated.
 """

@@ -211,9 +211,13 @@ class _Checker:
         from gmhf.dsl.statements import finalize
 
         finalize(self, result, priors)
-        for item in list(result.requires):  # truncations first: they narrow the supports proven against
-            self._truncate(item, result)
-        for item in result.requires + result.truncating + result.prefers + result.expects:
+        candidates, result.requires = result.requires, []
+        for item in candidates:  # truncations first: they narrow the supports proven against
+            if not self._truncate(item, result):
+                result.requires.append(item)
+        for item in result.requires:
+            self._expression(item, result, joint=True)
+        for item in result.truncating + result.prefers + result.expects:
             self._expression(item, result)
         return result
 
@@ -254,23 +258,24 @@ class _Checker:
             return
         plan.dist = (source.name, source.args)
 
-    def _truncate(self, item: Located, spec: CheckedSpec) -> None:
+    def _truncate(self, item: Located, spec: CheckedSpec) -> bool:
+        """Apply a single-factor bound as truncation; False if `item` is a joint constraint."""
         bounds = single_factor_bounds(item.statement.expr, spec.space)  # type: ignore[union-attr]
         if bounds is None:
-            return
+            return False
         name, low, high = bounds
         plan = spec.factors[name]
         new_low, new_high = max(plan.low, low), min(plan.high, high)
-        spec.requires.remove(item)
         if not new_low <= new_high or (plan.factor.kind == "real" and new_low == new_high):
             self.error(item, item.statement, f"`require` leaves no value of `{name}`: its support "
                        f"[{plan.low:g}, {plan.high:g}] does not meet [{low:g}, {high:g}]")
-            return
+            return True
         plan.low, plan.high = new_low, new_high
         plan.touched_by.append(item)
         spec.truncating.append(item)
+        return True
 
-    def _expression(self, item: Located, spec: CheckedSpec) -> None:
+    def _expression(self, item: Located, spec: CheckedSpec, joint: bool = False) -> None:
         stmt = item.statement
         where = stmt.keyword  # type: ignore[union-attr]
         context = ExprContext(spec.space, self.registry, item.path, where,  # type: ignore[arg-type]
@@ -280,7 +285,7 @@ class _Checker:
             context.error(stmt.expr, f"`{where}` needs a condition, got a number",  # type: ignore[union-attr]
                           hint="compare it, e.g. `x < 1`")
         self.diagnostics.extend(context.diagnostics)
-        if context.diagnostics or item not in spec.requires:
+        if context.diagnostics or not joint:
             return
         if context.truth(stmt.expr) is Truth.FALSE:  # type: ignore[union-attr]
             supports = ", ".join(f"{n} in [{p.low:g}, {p.high:g}]" for n, p in spec.factors.items()

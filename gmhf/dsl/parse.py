@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from gmhf.dsl import ast
 from gmhf.dsl.errors import Diagnostic, SpecError, did_you_mean
@@ -48,7 +48,7 @@ def _parser(extensions: tuple[tuple[str, str], ...]) -> Lark:
         grammar += f'\n!{rule}: "{keyword}" {syntax}\n%extend statement: {rule}\n'
     # cache=True keeps the LALR tables in the temp folder, keyed by the grammar's hash: it halves
     # the start-up of `gmhf check`.
-    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True, postlex=_BracketNewlines(),
+    return Lark(grammar, parser="lalr", lexer="basic", postlex=_BracketNewlines(), transformer=_ToAst(),
                 maybe_placeholders=False, cache=True)
 
 
@@ -74,147 +74,184 @@ class _BracketNewlines:
             yield token
 
 
-def _span(meta: Any) -> ast.Span | None:
-    if getattr(meta, "empty", True):
-        return None
-    return ast.Span.model_construct(line=meta.line, column=meta.column, end_line=meta.end_line,
-                                    end_column=meta.end_column)
+def _make(cls: type[ast.Node], fields: dict[str, Any]) -> Any:
+    """Build a node from already-valid fields, skipping validation (what `model_construct` does, faster).
+
+    Every field is given, so the instance equals one built by the validating constructor.
+    """
+    node = object.__new__(cls)
+    object.__setattr__(node, "__dict__", fields)
+    object.__setattr__(node, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(node, "__pydantic_extra__", None)
+    object.__setattr__(node, "__pydantic_private__", None)
+    return node
 
 
 def _token_span(token: Token) -> ast.Span:
-    return ast.Span.model_construct(line=token.line, column=token.column, end_line=token.end_line,
-                                    end_column=token.end_column)
+    return _make(ast.Span, {"line": token.line, "column": token.column, "end_line": token.end_line,
+                            "end_column": token.end_column})
+
+
+def _span(first: Any, last: Any) -> ast.Span:
+    """From the start of `first` to the end of `last` (tokens or nodes)."""
+    a = getattr(first, "span", None) or first
+    b = getattr(last, "span", None) or last
+    return _make(ast.Span, {"line": a.line, "column": a.column, "end_line": b.end_line,
+                            "end_column": b.end_column})
 
 
 def _name(token: Token) -> ast.Name:
-    return ast.Name.model_construct(id=str(token), span=_token_span(token))
+    return _make(ast.Name, {"kind": "name", "id": str(token), "span": _token_span(token)})
 
 
 def _number(token: Token) -> ast.Number:
-    return ast.Number.model_construct(value=float(token), span=_token_span(token))
+    return _make(ast.Number, {"kind": "number", "value": float(token), "span": _token_span(token)})
 
 
 def _values(children: list[Any]) -> list[Any]:
-    """Children without punctuation tokens (names and numbers stay)."""
+    """Children without punctuation and keyword tokens (names and numbers stay)."""
     return [c for c in children if not isinstance(c, Token) or c.type in ("NAME", "NUMBER", "STRING")]
 
 
-@v_args(meta=True)
-class _ToAst(Transformer[Token, ast.Spec]):
-    """One method per aliased rule of the grammar (a test checks none is missing)."""
+class _ToAst(Transformer[Token, Any]):
+    """One method per aliased rule of the grammar (a test checks none is missing).
+
+    It runs inside the LALR parser (no intermediate tree), so spans come from the first and last
+    child: statement keywords and closing brackets are named terminals for that reason.
+    """
 
     # statements --------------------------------------------------------------------------
-    def start(self, meta: Any, children: list[Any]) -> list[Any]:
+    def start(self, children: list[Any]) -> list[Any]:
         return [c for c in children if not isinstance(c, Token)]
 
-    def statement(self, meta: Any, children: list[Any]) -> Any:
+    def statement(self, children: list[Any]) -> Any:
         return children[0]
 
-    def domain(self, meta: Any, children: list[Any]) -> ast.Domain:
-        return ast.Domain.model_construct(name=_name(children[0]), span=_span(meta))
+    def domain(self, children: list[Any]) -> ast.Domain:
+        return _make(ast.Domain, {"keyword": "domain", "name": _name(children[1]),
+                                  "span": _span(children[0], children[1])})
 
-    def use(self, meta: Any, children: list[Any]) -> ast.Use:
-        return ast.Use.model_construct(path=str(children[0])[1:-1], span=_span(meta))
+    def use(self, children: list[Any]) -> ast.Use:
+        return _make(ast.Use, {"keyword": "use", "path": str(children[1])[1:-1],
+                               "span": _span(children[0], children[1])})
 
-    def invariant(self, meta: Any, children: list[Any]) -> ast.Invariant:
+    def invariant(self, children: list[Any]) -> ast.Invariant:
         names = tuple(_name(c) for c in children if c.type == "NAME")
-        return ast.Invariant.model_construct(factors=names, span=_span(meta))
+        return _make(ast.Invariant, {"keyword": "invariant", "factors": names,
+                                     "span": _span(children[0], children[-1])})
 
-    def shift_in(self, meta: Any, children: list[Any]) -> ast.ShiftIn:
+    def shift_in(self, children: list[Any]) -> ast.ShiftIn:
         factor, low, high = _values(children)
-        return ast.ShiftIn.model_construct(factor=_name(factor), low=low, high=high, span=_span(meta))
+        return _make(ast.ShiftIn, {"keyword": "shift", "factor": _name(factor), "low": low, "high": high,
+                                   "span": _span(children[0], children[-1])})
 
-    def shift_levels(self, meta: Any, children: list[Any]) -> ast.ShiftLevels:
+    def shift_levels(self, children: list[Any]) -> ast.ShiftLevels:
         factor, *levels = _values(children)
-        return ast.ShiftLevels.model_construct(factor=_name(factor), levels=tuple(levels), span=_span(meta))
+        return _make(ast.ShiftLevels, {"keyword": "shift", "factor": _name(factor), "levels": tuple(levels),
+                                       "span": _span(children[0], children[-1])})
 
-    def level(self, meta: Any, children: list[Any]) -> ast.Name | ast.Number:
+    def level(self, children: list[Any]) -> ast.Name | ast.Number:
         token = children[0]
         return _name(token) if token.type == "NAME" else _number(token)
 
-    def shift_by(self, meta: Any, children: list[Any]) -> ast.ShiftBy:
-        factor, op, amount = children
-        return ast.ShiftBy.model_construct(factor=_name(factor), op=str(op), amount=_number(amount),
-                                           span=_span(meta))
+    def shift_by(self, children: list[Any]) -> ast.ShiftBy:
+        _, factor, op, amount = children
+        return _make(ast.ShiftBy, {"keyword": "shift", "factor": _name(factor), "op": str(op),
+                                   "amount": _number(amount), "span": _span(children[0], amount)})
 
-    def prior(self, meta: Any, children: list[Any]) -> ast.Prior:
+    def prior(self, children: list[Any]) -> ast.Prior:
         factor, dist = _values(children)
-        return ast.Prior.model_construct(factor=_name(factor), dist=dist, span=_span(meta))
+        return _make(ast.Prior, {"keyword": "prior", "factor": _name(factor), "dist": dist,
+                                 "span": _span(children[0], dist)})
 
-    def prior_between(self, meta: Any, children: list[Any]) -> ast.PriorBetween:
+    def prior_between(self, children: list[Any]) -> ast.PriorBetween:
         factor, low, high, percent = _values(children)
-        return ast.PriorBetween.model_construct(factor=_name(factor), low=low, high=high,
-                                                percent=_number(percent), span=_span(meta))
+        return _make(ast.PriorBetween, {"keyword": "prior", "factor": _name(factor), "low": low, "high": high,
+                                        "percent": _number(percent), "span": _span(children[0], children[-1])})
 
-    def require(self, meta: Any, children: list[Any]) -> ast.Require:
-        return ast.Require.model_construct(expr=children[0], span=_span(meta))
+    def require(self, children: list[Any]) -> ast.Require:
+        return _make(ast.Require, {"keyword": "require", "expr": children[1],
+                                   "span": _span(children[0], children[1])})
 
-    def prefer(self, meta: Any, children: list[Any]) -> ast.Prefer:
-        return ast.Prefer.model_construct(expr=children[0], weight=children[1], span=_span(meta))
+    def prefer(self, children: list[Any]) -> ast.Prefer:
+        weight, last = children[-1]
+        return _make(ast.Prefer, {"keyword": "prefer", "expr": children[1], "weight": weight,
+                                  "span": _span(children[0], last)})
 
-    def signed_number(self, meta: Any, children: list[Any]) -> float:
+    def signed_number(self, children: list[Any]) -> tuple[float, Token]:
         value = float(children[-1])
-        return -value if len(children) == 2 else value
+        return (-value if len(children) == 2 else value), children[-1]
 
-    def expect(self, meta: Any, children: list[Any]) -> ast.Expect:
-        return ast.Expect.model_construct(expr=children[0], span=_span(meta))
+    def expect(self, children: list[Any]) -> ast.Expect:
+        return _make(ast.Expect, {"keyword": "expect", "expr": children[1],
+                                  "span": _span(children[0], children[1])})
 
-    def trust(self, meta: Any, children: list[Any]) -> ast.Trust:
-        return ast.Trust.model_construct(value=_number(children[0]), span=_span(meta))
+    def trust(self, children: list[Any]) -> ast.Trust:
+        return _make(ast.Trust, {"keyword": "trust", "value": _number(children[1]),
+                                 "span": _span(children[0], children[1])})
 
     def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
         if isinstance(data, str) and data.startswith("custom__"):
-            parts: list[Any] = []
-            for child in children[1:]:
-                if isinstance(child, Token):
-                    if child.type == "NAME":
-                        parts.append(_name(child))
-                    elif child.type == "NUMBER":
-                        parts.append(_number(child))
-                    else:
-                        parts.append(ast.Word.model_construct(text=str(child), span=_token_span(child)))
+            return self._custom(data[len("custom__"):], children)
+        return Tree(data, children, meta)  # Lark's own helper rules, inlined into their parent
+
+    def _custom(self, keyword: str, children: list[Any]) -> ast.CustomStatement:
+        parts: list[Any] = []
+        for child in children[1:]:
+            if isinstance(child, Token):
+                if child.type == "NAME":
+                    parts.append(_name(child))
+                elif child.type == "NUMBER":
+                    parts.append(_number(child))
                 else:
-                    parts.append(child)
-            return ast.CustomStatement.model_construct(keyword=data[len("custom__"):], parts=tuple(parts),
-                                                       span=_span(meta))
-        return Tree(data, children, meta)
+                    parts.append(_make(ast.Word, {"kind": "word", "text": str(child), "span": _token_span(child)}))
+            else:
+                parts.append(child)
+        return _make(ast.CustomStatement, {"keyword": keyword, "parts": tuple(parts),
+                                           "span": _span(children[0], children[-1])})
 
     # expressions -------------------------------------------------------------------------
-    def number(self, meta: Any, children: list[Any]) -> ast.Number:
+    def number(self, children: list[Any]) -> ast.Number:
         return _number(children[0])
 
-    def name(self, meta: Any, children: list[Any]) -> ast.Name:
+    def name(self, children: list[Any]) -> ast.Name:
         return _name(children[0])
 
-    def neg(self, meta: Any, children: list[Any]) -> ast.Neg:
-        return ast.Neg.model_construct(operand=children[-1], span=_span(meta))
+    def neg(self, children: list[Any]) -> ast.Neg:
+        return _make(ast.Neg, {"kind": "neg", "operand": children[-1], "span": _span(children[0], children[-1])})
 
-    def not_(self, meta: Any, children: list[Any]) -> ast.Not:
-        return ast.Not.model_construct(operand=children[-1], span=_span(meta))
+    def not_(self, children: list[Any]) -> ast.Not:
+        return _make(ast.Not, {"kind": "not", "operand": children[-1], "span": _span(children[0], children[-1])})
 
-    def binary(self, meta: Any, children: list[Any]) -> ast.Binary:
+    def binary(self, children: list[Any]) -> ast.Binary:
         left, op, right = children
-        return ast.Binary.model_construct(op=str(op), left=left, right=right, span=_span(meta))
+        return _make(ast.Binary, {"kind": "binary", "op": str(op), "left": left, "right": right,
+                                  "span": _span(left, right)})
 
-    def and_(self, meta: Any, children: list[Any]) -> ast.BoolOp:
-        return ast.BoolOp.model_construct(op="and", operands=tuple(children), span=_span(meta))
+    def and_(self, children: list[Any]) -> ast.BoolOp:
+        return _make(ast.BoolOp, {"kind": "boolop", "op": "and", "operands": tuple(children),
+                                  "span": _span(children[0], children[-1])})
 
-    def or_(self, meta: Any, children: list[Any]) -> ast.BoolOp:
-        return ast.BoolOp.model_construct(op="or", operands=tuple(children), span=_span(meta))
+    def or_(self, children: list[Any]) -> ast.BoolOp:
+        return _make(ast.BoolOp, {"kind": "boolop", "op": "or", "operands": tuple(children),
+                                  "span": _span(children[0], children[-1])})
 
-    def compare_op(self, meta: Any, children: list[Any]) -> str:
+    def compare_op(self, children: list[Any]) -> str:
         return str(children[0])
 
-    def compare(self, meta: Any, children: list[Any]) -> ast.Compare:
-        return ast.Compare.model_construct(operands=tuple(children[0::2]), ops=tuple(children[1::2]),
-                                           span=_span(meta))
+    def compare(self, children: list[Any]) -> ast.Compare:
+        return _make(ast.Compare, {"kind": "compare", "operands": tuple(children[0::2]),
+                                   "ops": tuple(children[1::2]), "span": _span(children[0], children[-1])})
 
-    def call(self, meta: Any, children: list[Any]) -> ast.Call:
+    def call(self, children: list[Any]) -> ast.Call:
         func, *args = [c for c in children if not isinstance(c, Token) or c.type == "NAME"]
-        return ast.Call.model_construct(func=_name(func), args=tuple(args), span=_span(meta))
+        return _make(ast.Call, {"kind": "call", "func": _name(func), "args": tuple(args),
+                                "span": _span(children[0], children[-1])})
 
-    def named_argument(self, meta: Any, children: list[Any]) -> ast.NamedArg:
-        return ast.NamedArg.model_construct(name=_name(children[0]), value=children[-1], span=_span(meta))
+    def named_argument(self, children: list[Any]) -> ast.NamedArg:
+        name = _name(children[0])
+        return _make(ast.NamedArg, {"kind": "named_arg", "name": name, "value": children[-1],
+                                    "span": _span(name, children[-1])})
 
 
 def parse(text: str, *, path: str = "<string>", extensions: Mapping[str, str] | None = None) -> ast.Spec:
@@ -244,7 +281,7 @@ def parse_partial(
     keywords = set(BUILTIN_KEYWORDS) | {k for k, _ in extension_key}
     comments = _comments(text)
     try:
-        statements = _transform(parser.parse(text))
+        statements: list[Any] = parser.parse(text)  # type: ignore[assignment]  # the transformer's list
         return ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path), []
     except UnexpectedInput:
         pass
@@ -252,18 +289,11 @@ def parse_partial(
     for line, column, chunk in _split_statements(text, keywords):
         padded = "\n" * (line - 1) + " " * (column - 1) + chunk
         try:
-            statements.extend(_transform(parser.parse(padded)))
+            statements.extend(parser.parse(padded))  # type: ignore[arg-type]
         except UnexpectedInput as error:
             diagnostics.append(_diagnose(error, path, padded, keywords, parser))
     spec = ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path)
     return spec, diagnostics
-
-
-def _transform(tree: Tree[Token]) -> list[Any]:
-    try:
-        return _ToAst().transform(tree)  # type: ignore[return-value]
-    except VisitError as error:  # the transformer is total over the grammar; this is a bug
-        raise error.orig_exc from None
 
 
 def _comments(text: str) -> tuple[ast.Comment, ...]:
