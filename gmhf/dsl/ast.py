@@ -266,10 +266,6 @@ class Spec(Node):
     path: str | None = None
 
 
-for _model in (Neg, Binary, Compare, BoolOp, Not, NamedArg, Call):
-    _model.model_rebuild()
-
-
 def strip_spans(node: Node) -> Node:
     """Return a copy of `node` with every span (and comment) removed, for comparing structure only."""
     fields = {}
