@@ -15,7 +15,8 @@ __all__ = ["explain_tables", "plugins_table", "sample_table"]
 
 
 def _console() -> Console:
-    return Console(soft_wrap=False, width=max(Console().width, 100))
+    console = Console(soft_wrap=False)
+    return console if console.is_terminal else Console(soft_wrap=False, width=120)
 
 
 def explain_tables(data: dict[str, Any], title: str) -> None:

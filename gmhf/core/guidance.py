@@ -294,11 +294,11 @@ def _describe(plan: FactorPlan) -> str:
         total = sum(args)
         return ", ".join(f"{lvl} {w / total:.0%}" for lvl, w in zip(factor.levels, args, strict=True) if w > 0)
     if plan.mode in ("source", "invariant"):
-        text = f"= source {factor.source}"
+        text = "= source"
     elif plan.mode == "offset":
-        text = f"source {factor.source} {'+' if plan.offset >= 0 else '-'} {abs(plan.offset):g}"
+        text = f"source {'+' if plan.offset >= 0 else '-'} {abs(plan.offset):g}"
     elif plan.mode == "scale":
-        text = f"source {factor.source} * {plan.scale:g}"
+        text = f"source * {plan.scale:g}"
     elif plan.levels is not None:
         text = "one of " + ", ".join(f"{v:g}" for v in plan.levels)
     else:
