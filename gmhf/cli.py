@@ -205,6 +205,10 @@ def explain(spec: str, as_json: bool) -> None:
 def sample(spec: str, count: int, seed: int | None, as_json: bool) -> None:
     """Draw N environments from the believed target distribution of SPEC.
 
+    When the spec has `expect` statements, each environment's data is generated and those whose
+    data violate an expectation (or whose simulation diverged) are replaced; the counts are
+    reported (on stderr, or under "expect" with --json).
+
     \b
     Example:
       gmhf sample examples/specs/sinusoid.guide -n 5 --seed 0 --json
@@ -213,9 +217,23 @@ def sample(spec: str, count: int, seed: int | None, as_json: bool) -> None:
     import gmhf
 
     guidance = gmhf.load(spec)
-    records = guidance.sample(count, seed=seed).to_records()
+    document: dict[str, Any] = {"domain": guidance.checked.domain}
+    if guidance.expects:
+        from gmhf.core.environments import generate
+
+        environments = generate(guidance, count, seed=seed)
+        records = environments.theta.to_records()
+        document["expect"] = environments.report()
+        if not as_json:
+            for item in document["expect"]["rejected"]:
+                click.echo(f"{item['where']}: expect rejected {item['count']} of "
+                           f"{document['expect']['checked']} generated environments", err=True)
+            if environments.diverged:
+                click.echo(f"{environments.diverged} generated environments diverged and were dropped", err=True)
+    else:
+        records = guidance.sample(count, seed=seed).to_records()
     if as_json:
-        _echo_json({"domain": guidance.checked.domain, "samples": records})
+        _echo_json({**document, "samples": records})
         return
     from gmhf.render import sample_table
 

@@ -173,6 +173,8 @@ EDGE_TEXTS = [
     # Found by the fuzzers: the end of a statement was placed by str.splitlines, which also splits at
     # "\x1e", "\x85", "\u2028"..., so it could land on a line or column the file does not have.
     'use#"\x1e"', 'use#"\x1e"       \ndomainA', "trust # \x85\x85", "domain sinusoid\ntrust # \u2028\u2028",
+    # A NUL byte in a `use` path made pathlib raise ValueError instead of a diagnostic.
+    'use "\x00" ', 'domain sinusoid\nuse ""',
 ]
 
 

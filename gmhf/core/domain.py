@@ -23,6 +23,8 @@ class Domain(abc.ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: Entries of generated data shared by all environments (such as the time grid `t`), not per row.
+    shared: ClassVar[tuple[str, ...]] = ()
     space: FactorSpace
 
     @abc.abstractmethod

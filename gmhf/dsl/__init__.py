@@ -1,0 +1,1 @@
+"""The guidance language: parse, check and format specs (torch-free)."""

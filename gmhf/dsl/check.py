@@ -145,6 +145,9 @@ class _Checker:
         here = Located(stmt, path)
         base = Path(path).parent if path != "<string>" else Path.cwd()
         root = self.root or base
+        if "\x00" in stmt.path or not stmt.path.strip():
+            self.error(here, stmt, f"`use` needs a file name, got {stmt.path!r}")
+            return []
         target = (base / stmt.path).resolve()
         if not target.is_relative_to(root.resolve()):
             self.error(here, stmt, f'`use "{stmt.path}"` reaches outside the spec\'s folder',
@@ -157,7 +160,11 @@ class _Checker:
         if not target.is_file():
             self.error(here, stmt, f'`use "{stmt.path}"`: no such file', hint=f"looked for {target}")
             return []
-        text = target.read_text(encoding="utf-8")
+        try:
+            text = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            self.error(here, stmt, f'`use "{stmt.path}"`: cannot read it ({type(error).__name__})')
+            return []
         shown = str(Path(path).parent / stmt.path) if path != "<string>" else stmt.path
         self.sources[shown] = text
         included, problems = parse_partial(text, path=shown, extensions=self.registry.extensions())

@@ -1,0 +1,1 @@
+"""The grammar of the guidance language (package data)."""

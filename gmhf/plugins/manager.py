@@ -32,7 +32,8 @@ __all__ = ["PluginHost", "PluginInfo", "build_host", "plugin_host", "using_plugi
 
 ENTRY_POINT_GROUP = "gmhf"
 #: Built-in plugins: (name, module). They register through the same hooks as everyone else.
-BUILTIN_PLUGINS = (("builtin", "gmhf.plugins.builtin"), ("sinusoid", "gmhf.plugins.sinusoid"))
+BUILTIN_PLUGINS = (("builtin", "gmhf.plugins.builtin"), ("sinusoid", "gmhf.plugins.sinusoid"),
+                   ("duffing", "gmhf.plugins.duffing"))
 _REGISTRY_HOOKS = ("gmhf_statements", "gmhf_distributions", "gmhf_functions", "gmhf_domains",
                    "gmhf_learners", "gmhf_experts")
 

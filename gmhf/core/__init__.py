@@ -1,0 +1,1 @@
+"""The engine: factor spaces, distributions, constraints, Guidance, solvers and generators."""

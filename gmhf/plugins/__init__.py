@@ -1,0 +1,1 @@
+"""The plugin API (hookspecs), the plugin host, and the built-in plugins."""
