@@ -59,3 +59,13 @@ def test_benchmark_truth_is_single_well_and_shifts_beta_and_gamma() -> None:
     assert set(truth.flagged) == {"beta", "gamma"}
     theta = truth.sample(1000, seed=0)
     assert bool((theta["alpha"] > 0).all()) and bool((theta["beta"] > 0).all())
+
+
+def test_view_renders_png_and_svg() -> None:
+    """A generated environment renders to a PNG (and an SVG) for an expert to look at."""
+    theta = gmhf.load("domain duffing").sample(2, seed=0).values
+    domain = Duffing()
+    data = domain.simulate(theta, points=60)
+    png = domain.view(theta, data, 1)
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000
+    assert b"<svg" in domain.view(theta, data, 0, fmt="svg")[:400]

@@ -108,6 +108,16 @@ class Duffing(Domain):
             "energy": v * v / 2 + alpha * x * x / 2 + beta * x ** 4 / 4,
         }
 
+    def view(self, theta: torch.Tensor, data: dict[str, torch.Tensor], index: int = 0, *,
+             fmt: str = "png") -> bytes:
+        """One environment of a generated batch as a picture: x(t) and the phase portrait."""
+        from gmhf.core.views import trajectory_view
+
+        names = self.space.names
+        title = ", ".join(f"{n}={float(theta[index, i]):.3g}" for i, n in enumerate(names))
+        return trajectory_view(data["t"], data["x"][index], data["v"][index], title=title,
+                               fmt="svg" if fmt == "svg" else "png")
+
     def truth_spec(self) -> str:
         """The text of the shipped benchmark truth spec."""
         return resources.files("gmhf.plugins").joinpath("specs").joinpath(TRUTH_SPEC).read_text(encoding="utf-8")
