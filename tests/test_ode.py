@@ -92,3 +92,17 @@ def test_bad_arguments_are_clear() -> None:
         rk4(lambda t, y: y, torch.ones(1, 1), torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match="`method`"):
         solve(lambda t, y: y, torch.ones(1, 1), GRID, method="euler")
+
+
+def test_fused_duffing_rk4_is_the_same_arithmetic_as_rk4(theta: torch.Tensor) -> None:
+    """The Duffing domain's fused RK4 equals the generic RK4 to rounding, and flags the same blow-ups."""
+    from gmhf.plugins.duffing_rk4 import duffing_rk4
+
+    wild = theta.clone()
+    wild[2, 2], wild[2, 3], wild[2, 5] = -1.0, 2.0, 2.5
+    fused = duffing_rk4(wild, GRID, step=0.05)
+    generic = rk4(vector_field(wild), wild[:, 5:7], GRID, step=0.05)
+    assert torch.equal(fused.ok, generic.ok) and fused.failed == 1
+    assert torch.equal(torch.isnan(fused.y), torch.isnan(generic.y))
+    healthy = fused.ok  # (the diverging row reaches 1e6, where rounding differences are larger)
+    assert torch.allclose(fused.y[healthy], generic.y[healthy], rtol=0, atol=1e-12)

@@ -1,0 +1,544 @@
+"""How fast the batched ODE solvers are: Duffing trajectories/s at equal accuracy, beside torchdiffeq.
+
+Run with `.venv/bin/python bench/ode.py` (torchdiffeq comes with the `bench` extra; without it the
+gmhf rows are still measured). It prints two tables and writes `bench/results/ode.json`.
+
+What is compared: Duffing batches of B = 1,024 and 8,192 trajectories, θ drawn from the SOURCE
+(`domain duffing` with no statements: every factor keeps its source distribution) and from the
+shipped TARGET (`duffing_truth.guide`), t in [0, 20] with 200 output points, float64, one torch
+thread. Methods: gmhf `rk4` and `adaptive`, torchdiffeq `odeint` with "rk4" and "dopri5".
+
+Equal accuracy: every method runs at its cheapest setting whose max abs error (over trajectories,
+output times and both components) is at most 1e-4 against a reference. The reference is gmhf rk4 at
+step 0.005 on the whole batch, itself checked against scipy's DOP853 (rtol 1e-10, atol 1e-12) on the
+same 64 trajectories (evenly spread over the 8,192) for every run. The setting is searched on the first
+1,024 trajectories, climbing each method's ladder from its cheapest rung, and then timed at both B;
+the error at the timed B is reported too.
+
+Timing: the methods of one (box, B) run round-robin, one run each per round, so a load spike on a
+shared machine hits all of them alike; each figure is the median over rounds, min and spread shown.
+The arithmetic limit is evaluations x B x (9 flops at a measured fused multiply-add rate + 1 cos at a
+measured cos rate): how far eager torch is from what the same arithmetic would cost.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+import gmhf
+from gmhf.core.ode import adaptive, rk4
+from gmhf.plugins.duffing import vector_field
+from gmhf.plugins.duffing_rk4 import duffing_rk4
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "ode.json"
+TRUTH = ROOT / "gmhf" / "plugins" / "specs" / "duffing_truth.guide"
+SEED = 0
+BATCHES = (1_024, 8_192)
+SEARCH_BATCH = 1_024
+HORIZON, POINTS = (0.0, 20.0), 200
+#: Equal accuracy: max abs error against the reference.
+TOLERANCE = 1e-4
+STEPS = (0.4, 0.25, 0.2, 0.15, 0.1, 0.075, 0.05, 0.025, 0.0125)
+TOLERANCES = (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7, 1e-7, 1e-8, 1e-9)
+REFERENCE_STEP = 0.005
+CHECK_SUBSET = 64
+#: Rounds of timing per (box, B): every method runs once per round.
+ROUNDS = {1_024: 7, 8_192: 5}
+#: A search run slower than this ends that method's ladder (the next rungs cost more).
+RUN_LIMIT_S = 20.0
+#: The issue's goal: gmhf's best at least this many times as fast as torchdiffeq's best, at equal accuracy.
+GOAL = 3.0
+#: Flops of one Duffing field evaluation besides its cos: ω·t, γ·cos, δ·v, x·x, β·x², α+, ·x, two subtractions.
+FIELD_FLOPS = 9
+#: Rounds after which a spread (max - min) / median above this marks a figure as noisy.
+NOISY = 0.25
+
+Runner = Callable[[Callable[[Any, Tensor], Tensor], Tensor, Tensor], Tensor]
+
+
+# ------------------------------------------------------------------------------------ methods
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One rung of a method's ladder: what the table prints, and how to solve at it (y `[n, t, d]`)."""
+
+    label: str
+    run: Runner
+
+
+@dataclass
+class Method:
+    """A solver with its ladder of settings, cheapest first."""
+
+    name: str
+    library: str
+    ladder: list[Setting]
+
+
+def gmhf_methods(spacing: float) -> list[Method]:
+    """gmhf rk4 over the step ladder (rungs with the same effective step dropped) and adaptive over tolerances."""
+    steps, seen = [], set()
+    for step in STEPS:
+        substeps = max(1, math.ceil(spacing / step - 1e-9))  # rk4 splits each output interval like this
+        if substeps not in seen:
+            seen.add(substeps)
+            steps.append(Setting(f"step {step:g} (h={spacing / substeps:.4f})",
+                                 lambda f, y0, t, step=step: rk4(f, y0, t, step=step).y))
+    tolerances = [Setting(f"rtol=atol={tol:g}", lambda f, y0, t, tol=tol: adaptive(f, y0, t, rtol=tol, atol=tol).y)
+                  for tol in TOLERANCES]
+    fused = [Setting(s.label, lambda f, y0, t, step=step: _fused(f, t, step))
+             for s, step in zip(steps, _distinct_steps(spacing), strict=True)]
+    return [Method("gmhf rk4", "gmhf", steps), Method("gmhf adaptive", "gmhf", tolerances),
+            Method("gmhf duffing rk4 (fused)", "gmhf", fused)]
+
+
+def _distinct_steps(spacing: float) -> list[float]:
+    """The rungs of STEPS that give distinct effective steps (as the rk4 ladder keeps them)."""
+    kept, seen = [], set()
+    for step in STEPS:
+        substeps = max(1, math.ceil(spacing / step - 1e-9))
+        if substeps not in seen:
+            seen.add(substeps)
+            kept.append(step)
+    return kept
+
+
+def _fused(f: Any, t: Tensor, step: float) -> Tensor:
+    """The Duffing domain's own RK4 (same arithmetic as `rk4`, fewer torch ops); it needs θ, not f."""
+    solution = duffing_rk4(f.theta, t, step=step)
+    f.calls += solution.evaluations
+    return solution.y
+
+
+def torchdiffeq_methods(spacing: float) -> list[Method]:
+    """torchdiffeq rk4 (step_size with linear or cubic output interpolation, or a grid on the outputs) and dopri5.
+
+    The rk4 rungs are ordered by their evaluation count, so the first that passes is the cheapest.
+    """
+    from torchdiffeq import odeint  # type: ignore[import-not-found]
+
+    span = HORIZON[1] - HORIZON[0]
+    rungs: list[tuple[int, Setting]] = []
+    for step in STEPS:
+        for interp in ("linear", "cubic"):
+            evaluations = 4 * math.ceil(span / step - 1e-9) + (POINTS - 1 if interp == "cubic" else 0)
+            rungs.append((evaluations, Setting(
+                f"step_size {step:g}, {interp} interp",
+                lambda f, y0, t, step=step, interp=interp: odeint(
+                    f, y0, t, method="rk4", options={"step_size": step, "interp": interp}).transpose(0, 1))))
+    for substeps in range(1, 7):  # what gmhf rk4 does: each output interval split into equal steps, no interpolation
+
+        def aligned(f: Any, y0: Tensor, t: Tensor, substeps: int = substeps) -> Tensor:
+            fractions = torch.arange(substeps, dtype=t.dtype) / substeps
+            grid = torch.cat([(t[:-1, None] + (t[1:] - t[:-1])[:, None] * fractions).reshape(-1), t[-1:]])
+            return odeint(f, y0, t, method="rk4",
+                          options={"grid_constructor": lambda func, y, times: grid}).transpose(0, 1)
+
+        rungs.append((4 * (POINTS - 1) * substeps,
+                      Setting(f"grid = outputs/{substeps} (h={spacing / substeps:.4f})", aligned)))
+    rungs.sort(key=lambda rung: rung[0])
+    tolerances = [Setting(f"rtol=atol={tol:g}",
+                          lambda f, y0, t, tol=tol: odeint(f, y0, t, method="dopri5", rtol=tol, atol=tol).transpose(0, 1))
+                  for tol in TOLERANCES]
+    return [Method("torchdiffeq rk4", "torchdiffeq", [setting for _, setting in rungs]),
+            Method("torchdiffeq dopri5", "torchdiffeq", tolerances)]
+
+
+class Counted:
+    """The vector field with a call counter: every call evaluates the whole batch."""
+
+    def __init__(self, f: Callable[[Any, Tensor], Tensor]) -> None:
+        self.f, self.calls = f, 0
+        self.theta = getattr(f, "theta", None)  # the fused Duffing solver reads θ directly
+
+    def __call__(self, t: Any, y: Tensor) -> Tensor:
+        self.calls += 1
+        return self.f(t, y)
+
+
+def max_error(y: Tensor, reference: Tensor) -> float:
+    """Max abs difference; inf when the solution has non-finite values."""
+    difference = (y - reference).abs()
+    return float(difference.max()) if bool(torch.isfinite(difference).all()) else math.inf
+
+
+# ------------------------------------------------------------------------------------ problems
+
+
+@dataclass
+class Box:
+    """θ for one box at the largest B, with its reference solution and the reference's check."""
+
+    name: str
+    theta: Tensor
+    reference: Tensor = field(default_factory=lambda: torch.empty(0))
+    reference_s: float = 0.0
+    check_error: float = math.nan
+
+    def problem(self, n: int) -> tuple[Callable[[Any, Tensor], Tensor], Tensor, Tensor]:
+        """Field, initial states and reference of the first `n` trajectories."""
+        theta = self.theta[:n]
+        return vector_field(theta), theta[:, 5:7].contiguous(), self.reference[:n]
+
+
+def boxes() -> list[Box]:
+    """Source and target θ, B = max(BATCHES) each (the smaller batches are their first rows)."""
+    n = max(BATCHES)
+    source = gmhf.load("domain duffing\n").sample(n, seed=SEED).values
+    target = gmhf.load(TRUTH).sample(n, seed=SEED).values
+    return [Box("source", source.to(torch.float64)), Box("target", target.to(torch.float64))]
+
+
+def grid() -> Tensor:
+    """The output times."""
+    return torch.linspace(*HORIZON, POINTS, dtype=torch.float64)
+
+
+def solve_reference(box: Box, t: Tensor) -> None:
+    """gmhf rk4 at REFERENCE_STEP on the whole batch, checked against scipy DOP853 on CHECK_SUBSET trajectories."""
+    f, y0 = vector_field(box.theta), box.theta[:, 5:7].contiguous()
+    start = time.perf_counter()
+    box.reference = rk4(f, y0, t, step=REFERENCE_STEP).y
+    box.reference_s = time.perf_counter() - start
+    if importlib.util.find_spec("scipy") is None:
+        return
+    from scipy.integrate import solve_ivp
+
+    times = t.numpy()
+    worst = 0.0
+    for row in torch.linspace(0, len(box.theta) - 1, CHECK_SUBSET).round().long().tolist():
+        delta, alpha, beta, gamma, omega, x0, v0 = box.theta[row].tolist()
+
+        def duffing(s: float, y: Any, d: float = delta, a: float = alpha, b: float = beta, g: float = gamma,
+                    w: float = omega) -> list[float]:
+            return [y[1], g * math.cos(w * s) - d * y[1] - (a + b * y[0] * y[0]) * y[0]]
+
+        solution = solve_ivp(duffing, HORIZON, [x0, v0], method="DOP853", t_eval=times, rtol=1e-10, atol=1e-12)
+        worst = max(worst, float(abs(solution.y.T - box.reference[row].numpy()).max()))
+    box.check_error = worst
+
+
+# ------------------------------------------------------------------------------------ search and timing
+
+
+@dataclass
+class Choice:
+    """The cheapest passing rung of one method on one box, and the rungs tried on the way."""
+
+    method: Method
+    box: str
+    setting: Setting | None
+    tried: list[dict[str, Any]]
+
+
+def search(method: Method, box: Box, t: Tensor) -> Choice:
+    """Climb the ladder on the first SEARCH_BATCH trajectories until the error is at most TOLERANCE."""
+    f, y0, reference = box.problem(SEARCH_BATCH)
+    tried = []
+    for setting in method.ladder:
+        counted = Counted(f)
+        gc.collect()
+        start = time.perf_counter()
+        y = setting.run(counted, y0, t)
+        seconds = time.perf_counter() - start
+        error = max_error(y, reference)
+        tried.append({"setting": setting.label, "max_error": error, "evaluations": counted.calls, "seconds": seconds})
+        if error <= TOLERANCE:
+            return Choice(method, box.name, setting, tried)
+        if seconds > RUN_LIMIT_S:
+            break
+    return Choice(method, box.name, None, tried)
+
+
+@dataclass
+class Row:
+    """One timed row: a method at its chosen setting on one (box, B)."""
+
+    box: str
+    batch: int
+    method: str
+    library: str
+    setting: str
+    evaluations: int = 0
+    search_error: float = math.nan
+    error: float = math.nan
+    seconds: list[float] = field(default_factory=list)
+    limit_s: float = math.nan
+    peak_limit_s: float = math.nan
+
+    @property
+    def median(self) -> float:
+        """Median seconds per run."""
+        return statistics.median(self.seconds) if self.seconds else math.nan
+
+    @property
+    def rate(self) -> float:
+        """Trajectories per second at the median."""
+        return self.batch / self.median if self.seconds else math.nan
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the run times."""
+        return (max(self.seconds) - min(self.seconds)) / self.median if self.seconds else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON record of this row."""
+        return {"box": self.box, "batch": self.batch, "method": self.method, "library": self.library,
+                "setting": self.setting, "evaluations": self.evaluations, "max_error_search": self.search_error,
+                "max_error": self.error, "median_s": self.median, "min_s": min(self.seconds, default=None),
+                "seconds": self.seconds, "trajectories_per_s": self.rate, "spread": self.spread,
+                "arithmetic_limit_s": self.limit_s, "x_arithmetic_limit": self.median / self.limit_s,
+                "peak_limit_s": self.peak_limit_s, "x_peak_limit": self.median / self.peak_limit_s}
+
+
+def time_box(box: Box, choices: list[Choice], t: Tensor, rates: dict[str, float]) -> list[Row]:
+    """Time every chosen setting on one box, at each B, round-robin."""
+    rows = []
+    for batch in BATCHES:
+        f, y0, reference = box.problem(batch)
+        chosen = [c for c in choices if c.box == box.name and c.setting is not None]
+        batch_rows = []
+        for choice in chosen:  # warm-up run: evaluation count and error at this B
+            assert choice.setting is not None
+            counted = Counted(f)
+            y = choice.setting.run(counted, y0, t)
+            row = Row(box.name, batch, choice.method.name, choice.method.library, choice.setting.label,
+                      counted.calls, choice.tried[-1]["max_error"], max_error(y, reference))
+            work = counted.calls * batch
+            row.limit_s = work * (FIELD_FLOPS / rates["fma_flops"] + 1 / rates["cos_per_s"])
+            row.peak_limit_s = work * (FIELD_FLOPS / rates["peak_flops"] + 1 / rates["cos_per_s"])
+            batch_rows.append(row)
+            del y
+        for _ in range(ROUNDS[batch]):
+            for choice, row in zip(chosen, batch_rows, strict=True):
+                assert choice.setting is not None
+                gc.collect()
+                start = time.perf_counter()
+                choice.setting.run(f, y0, t)
+                row.seconds.append(time.perf_counter() - start)
+        rows += batch_rows
+    return rows
+
+
+# ------------------------------------------------------------------------------------ arithmetic limit
+
+
+def throughput(run: Callable[[], object], work: float, calls: int = 200, repeats: int = 7) -> float:
+    """Work per second of `run`, median over repeats of `calls` calls."""
+    for _ in range(10):
+        run()
+    per_call = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        per_call.append((time.perf_counter() - start) / calls)
+    return work / statistics.median(per_call)
+
+
+def machine_rates() -> dict[str, float]:
+    """Float64 rates on this machine, one thread: elementwise fused multiply-add (addcmul, 65,536 elements,
+    cache-resident so memory does not bound it), cos, and a 512x512 matmul (the FMA units' peak)."""
+    n = 65_536
+    a, b, c = (torch.rand(n, dtype=torch.float64) for _ in range(3))
+    out = torch.empty_like(a)
+    m = torch.rand(512, 512, dtype=torch.float64)
+    product = torch.empty_like(m)
+    return {
+        "fma_flops": throughput(lambda: torch.addcmul(c, a, b, out=out), 2 * n),
+        "cos_per_s": throughput(lambda: torch.cos(a, out=out), n),
+        "peak_flops": throughput(lambda: torch.mm(m, m, out=product), 2 * 512**3, calls=10),
+    }
+
+
+# ----------------------------------------------------------------------------------------- report
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers came from: they mean little without the machine and its load."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    versions = {}
+    for package in ("torchdiffeq", "scipy"):
+        try:
+            versions[package] = importlib.import_module(package).__version__
+        except ImportError:
+            versions[package] = None
+    return {
+        "platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
+        "cpu_model": model, "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(), "implementation": platform.python_implementation(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "gmhf": gmhf.__version__,
+        **versions, "git_commit": commit.stdout.strip() or None, "git_dirty": bool(dirty.stdout.strip()),
+    }
+
+
+def text_table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    """A plain-text table: readable in a terminal, a CI log and a pasted issue comment alike."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def timing_table(rows: list[Row]) -> str:
+    """One line per (box, B, method)."""
+    header = ["box", "B", "method", "setting", "evals", "max error", "median s", "min s", "traj/s", "spread",
+              "x limit"]
+    cells = [[r.box, f"{r.batch:,}", r.method, r.setting, f"{r.evaluations:,}", f"{r.error:.1e}", f"{r.median:.3f}",
+              f"{min(r.seconds):.3f}", f"{r.rate:,.0f}", f"{r.spread:.0%}", f"{r.median / r.limit_s:.1f}"]
+             for r in rows]
+    return text_table(header, cells, {1, 4, 5, 6, 7, 8, 9, 10})
+
+
+def ratios(rows: list[Row]) -> list[dict[str, Any]]:
+    """Per (box, B): gmhf's fastest vs torchdiffeq's fastest at equal accuracy."""
+    out = []
+    for box in dict.fromkeys(r.box for r in rows):
+        for batch in BATCHES:
+            best = {}
+            for library in ("gmhf", "torchdiffeq"):
+                candidates = [r for r in rows if r.box == box and r.batch == batch and r.library == library]
+                if candidates:
+                    best[library] = min(candidates, key=lambda r: r.median)
+            if len(best) == 2:
+                ratio = best["torchdiffeq"].median / best["gmhf"].median
+                out.append({"box": box, "batch": batch, "gmhf": f"{best['gmhf'].method}, {best['gmhf'].setting}",
+                            "torchdiffeq": f"{best['torchdiffeq'].method}, {best['torchdiffeq'].setting}",
+                            "ratio": ratio, "goal": GOAL, "met": ratio >= GOAL})
+    return out
+
+
+def ratio_table(compared: list[dict[str, Any]]) -> str:
+    """gmhf best / torchdiffeq best, with the goal."""
+    header = ["box", "B", "gmhf best", "torchdiffeq best", "ratio", "goal", "met?"]
+    cells = [[c["box"], f"{c['batch']:,}", c["gmhf"], c["torchdiffeq"], f"{c['ratio']:.2f}x", f">= {GOAL:g}x",
+              "yes" if c["met"] else "NO"] for c in compared]
+    return text_table(header, cells, {1, 4})
+
+
+def notes(choices: list[Choice], boxes_: list[Box], rows: list[Row], rates: dict[str, float],
+          start_load: list[float] | None) -> list[str]:
+    """The search trails, the reference check, the machine's rates and the noise."""
+    lines = []
+    for box in boxes_:
+        lines.append(f"reference ({box.name}): gmhf rk4 step {REFERENCE_STEP:g} on all {len(box.theta):,} "
+                     f"({box.reference_s:.1f} s); max |reference - scipy DOP853 rtol 1e-10| on {CHECK_SUBSET} "
+                     f"trajectories = {box.check_error:.1e}" + ("" if box.check_error <= TOLERANCE / 100 else
+                                                                " - TOO LOOSE to judge 1e-4"))
+    for choice in choices:
+        trail = ", ".join(f"{t['setting']} -> {t['max_error']:.1e} ({t['evaluations']:,} evals)"
+                          for t in choice.tried)
+        verdict = "chosen: " + choice.setting.label if choice.setting else f"NO rung reached {TOLERANCE:g}"
+        lines.append(f"search {choice.method.name}, {choice.box}, B={SEARCH_BATCH:,}: {trail}; {verdict}")
+    for row in rows:
+        if row.error > TOLERANCE:
+            lines.append(f"{row.method}, {row.box}, B={row.batch:,}: error {row.error:.1e} exceeds {TOLERANCE:g} "
+                         f"at this B (the setting was chosen on the first {SEARCH_BATCH:,})")
+    lines.append(f"rates, 1 thread, float64: addcmul {rates['fma_flops'] / 1e9:.2f} GFLOP/s (65,536 elements), "
+                 f"cos {rates['cos_per_s'] / 1e6:.0f} M/s, matmul {rates['peak_flops'] / 1e9:.1f} GFLOP/s")
+    lines.append(f"arithmetic limit = evals x B x ({FIELD_FLOPS} flops / addcmul rate + 1 cos / cos rate): the field "
+                 "alone, not the solver's own stage sums (~7 more flops per evaluation for RK4); 'x limit' = median / "
+                 "limit. Against the matmul peak instead: "
+                 + ", ".join(f"{r.method} {r.box} B={r.batch:,} {r.median / r.peak_limit_s:.1f}x"
+                             for r in rows if r.batch == max(BATCHES)))
+    noisy = [r for r in rows if r.spread > NOISY]
+    end_load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    lines.append(f"load average {start_load} at start, {end_load} at end; "
+                 + (f"{len(noisy)} of {len(rows)} rows spread more than {NOISY:.0%} (max - min over median): noisy"
+                    if noisy else f"every row's spread is within {NOISY:.0%}"))
+    return lines
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def write_json(machine: dict[str, Any], rates: dict[str, float], boxes_: list[Box], choices: list[Choice],
+               rows: list[Row], compared: list[dict[str, Any]], lines: list[str]) -> None:
+    """Store the results for comparison across commits (bench/results/ is not tracked)."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": "ode", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
+        "settings": {"seed": SEED, "batches": BATCHES, "search_batch": SEARCH_BATCH, "horizon": HORIZON,
+                     "points": POINTS, "dtype": "float64", "tolerance": TOLERANCE, "steps": STEPS,
+                     "tolerances": TOLERANCES, "reference_step": REFERENCE_STEP, "check_subset": CHECK_SUBSET,
+                     "rounds": ROUNDS, "field_flops": FIELD_FLOPS, "goal": GOAL, "statistic": "median"},
+        "rates": rates,
+        "references": [{"box": b.name, "seconds": b.reference_s, "max_error_vs_dop853": b.check_error}
+                       for b in boxes_],
+        "search": [{"method": c.method.name, "box": c.box, "chosen": c.setting.label if c.setting else None,
+                    "tried": c.tried} for c in choices],
+        "rows": [r.to_json() for r in rows], "comparison": compared, "notes": lines,
+    }
+    RESULTS.write_text(json.dumps(finite(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    """Search, time, print the tables and notes, write the JSON; exit 0 even when the goal is missed."""
+    torch.set_num_threads(1)
+    torch.manual_seed(SEED)
+    machine = machine_info()
+    started = time.perf_counter()
+    t = grid()
+    spacing = float(t[1] - t[0])
+    methods = gmhf_methods(spacing)
+    skipped = []
+    if importlib.util.find_spec("torchdiffeq") is not None:
+        methods += torchdiffeq_methods(spacing)
+    else:
+        skipped.append("torchdiffeq was not importable (`pip install -e .[bench]`): no side-by-side comparison")
+    rates = machine_rates()
+    problems = boxes()
+    for box in problems:
+        solve_reference(box, t)
+    choices = [search(method, box, t) for box in problems for method in methods]
+    rows = [row for box in problems for row in time_box(box, choices, t, rates)]
+    compared = ratios(rows)
+    lines = [*skipped, *notes(choices, problems, rows, rates, machine["load_average"])]
+    print(timing_table(rows))
+    print()
+    if compared:
+        print(ratio_table(compared))
+        print()
+    for line in lines:
+        print(f"* {line}")
+    print(f"\n{machine['platform']}, {machine['cpu_model']}, Python {machine['python']}, torch {machine['torch']} "
+          f"({machine['torch_threads']} thread), torchdiffeq {machine['torchdiffeq']}, {machine['cpus']} CPUs; "
+          f"took {time.perf_counter() - started:.0f} s; results in {RESULTS.relative_to(ROOT)}")
+    write_json(machine, rates, problems, choices, rows, compared, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
