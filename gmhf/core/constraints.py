@@ -89,6 +89,11 @@ class Constraint(torch.nn.Module):
         """Unnormalised log-weight `[n]` a soft constraint adds where θ is accepted."""
         return torch.zeros(theta.shape[0], dtype=theta.dtype)
 
+    def max_log_weight(self) -> float:
+        """An upper bound of `log_weight`: soft constraints are sampled exactly by accepting with
+        probability exp(log_weight − bound), so a soft kind must override this."""
+        return 0.0
+
     def log_prob(self, theta: Tensor) -> Tensor:
         """`log_weight` where accepted, `-inf` elsewhere."""
         return self.log_weight(theta).masked_fill(~self.accepts(theta), -math.inf)
@@ -225,6 +230,9 @@ class Prefer(Constraint):
 
     def log_weight(self, theta: Tensor) -> Tensor:
         return self.condition(_columns(theta, self.lookup)).to(theta.dtype) * self.weight
+
+    def max_log_weight(self) -> float:
+        return max(self.weight, 0.0)
 
 
 class Expect(Constraint):

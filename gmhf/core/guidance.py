@@ -134,7 +134,7 @@ class Guidance(torch.nn.Module):
             ceiling = 0.0
             for constraint in self._soft:
                 log_w = log_w + constraint.log_weight(theta)
-                ceiling += max(getattr(constraint, "weight", 0.0), 0.0)
+                ceiling += constraint.max_log_weight()
             keep &= torch.rand(theta.shape[0], generator=generator, dtype=theta.dtype).log() < log_w - ceiling
         return keep
 
@@ -156,7 +156,7 @@ class Guidance(torch.nn.Module):
         weight = torch.zeros(PROBE_SAMPLES, dtype=theta.dtype)
         for constraint in self._soft:
             weight = weight + constraint.log_weight(theta)
-        ceiling = sum(max(getattr(c, "weight", 0.0), 0.0) for c in self._soft)
+        ceiling = sum(c.max_log_weight() for c in self._soft)
         accepted_mass = (weight - ceiling).exp().masked_fill(~ok, 0.0)
         self._rate = max(float(accepted_mass.mean()), 1.0 / PROBE_SAMPLES)
         if not bool(ok.any()):
