@@ -45,7 +45,7 @@ def _parser(extensions: tuple[tuple[str, str], ...]) -> Lark:
     # cache=True keeps the LALR tables in the temp folder, keyed by the grammar's hash: it halves
     # the start-up of `gmhf check`.
     return Lark(grammar, parser="lalr", lexer="basic", postlex=_BracketNewlines(), transformer=_ToAst(),
-                maybe_placeholders=False, cache=True)
+                cache=True)
 
 
 def build_parser(extensions: tuple[tuple[str, str], ...] = ()) -> Lark:
@@ -194,6 +194,8 @@ class _ToAst(Transformer[Token, Any]):
     def _custom(self, keyword: str, children: list[Any]) -> ast.CustomStatement:
         parts: list[Any] = []
         for child in children[1:]:
+            if child is None:  # an optional `[...]` part of a plugin's syntax that was left out
+                continue
             if isinstance(child, Token):
                 if child.type == "NAME":
                     parts.append(_name(child))
