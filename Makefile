@@ -34,6 +34,7 @@ $(VENV)/.bench: $(STAMP)
 bench: $(VENV)/.bench
 	$(BIN)/python bench/dsl.py
 	$(BIN)/python bench/ode.py
+	$(BIN)/python bench/cnode.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -28,9 +28,7 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -40,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common import finite, machine_info, text_table  # bench/common.py (run as a script)
 from torch import Tensor
 
 import gmhf
-from gmhf.core.ode import adaptive, rk4
+from gmhf.core.ode import adaptive, rk4, substeps_for
 from gmhf.plugins.duffing import vector_field
 from gmhf.plugins.duffing_rk4 import duffing_rk4
 
@@ -98,7 +97,7 @@ def gmhf_methods(spacing: float) -> list[Method]:
     """gmhf rk4 over the step ladder (rungs with the same effective step dropped) and adaptive over tolerances."""
     steps, seen = [], set()
     for step in STEPS:
-        substeps = max(1, math.ceil(spacing / step - 1e-9))  # rk4 splits each output interval like this
+        substeps = substeps_for(spacing, step)  # rk4 splits each output interval like this
         if substeps not in seen:
             seen.add(substeps)
             steps.append(Setting(f"step {step:g} (h={spacing / substeps:.4f})",
@@ -115,7 +114,7 @@ def _distinct_steps(spacing: float) -> list[float]:
     """The rungs of STEPS that give distinct effective steps (as the rk4 ladder keeps them)."""
     kept, seen = [], set()
     for step in STEPS:
-        substeps = max(1, math.ceil(spacing / step - 1e-9))
+        substeps = substeps_for(spacing, step)
         if substeps not in seen:
             seen.add(substeps)
             kept.append(step)
@@ -374,37 +373,6 @@ def machine_rates() -> dict[str, float]:
 # ----------------------------------------------------------------------------------------- report
 
 
-def machine_info() -> dict[str, Any]:
-    """Where the numbers came from: they mean little without the machine and its load."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
-    versions = {}
-    for package in ("torchdiffeq", "scipy"):
-        try:
-            versions[package] = importlib.import_module(package).__version__
-        except ImportError:
-            versions[package] = None
-    return {
-        "platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-        "cpu_model": model, "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(), "implementation": platform.python_implementation(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "gmhf": gmhf.__version__,
-        **versions, "git_commit": commit.stdout.strip() or None, "git_dirty": bool(dirty.stdout.strip()),
-    }
-
-
-def text_table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
-    """A plain-text table: readable in a terminal, a CI log and a pasted issue comment alike."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def timing_table(rows: list[Row]) -> str:
     """One line per (box, B, method)."""
     header = ["box", "B", "method", "setting", "evals", "max error", "median s", "min s", "traj/s", "spread",
@@ -472,17 +440,6 @@ def notes(choices: list[Choice], boxes_: list[Box], rows: list[Row], rates: dict
                  + (f"{len(noisy)} of {len(rows)} rows spread more than {NOISY:.0%} (max - min over median): noisy"
                     if noisy else f"every row's spread is within {NOISY:.0%}"))
     return lines
-
-
-def finite(value: Any) -> Any:
-    """`value` with every non-finite float replaced by None, so the file is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
 
 
 def write_json(machine: dict[str, Any], rates: dict[str, float], boxes_: list[Box], choices: list[Choice],

@@ -106,3 +106,10 @@ def test_fused_duffing_rk4_is_the_same_arithmetic_as_rk4(theta: torch.Tensor) ->
     assert torch.equal(torch.isnan(fused.y), torch.isnan(generic.y))
     healthy = fused.ok  # (the diverging row reaches 1e6, where rounding differences are larger)
     assert torch.allclose(fused.y[healthy], generic.y[healthy], rtol=0, atol=1e-12)
+
+
+def test_a_float32_grid_takes_the_steps_asked_for() -> None:
+    """0.1 stored in float32 (0.10000000149) is one step of 0.1, not two."""
+    grid = torch.arange(20, dtype=torch.float32) * 0.1
+    solution = rk4(lambda t, y: -y, torch.ones(1, 1, dtype=torch.float32), grid, step=0.1)
+    assert solution.evaluations == 4 * 19

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Solution", "VectorField", "adaptive", "rk4", "solve"]
+__all__ = ["Solution", "VectorField", "adaptive", "rk4", "solve", "substeps_for"]
 
 VectorField = Callable[["float | Tensor", Tensor], Tensor]
 
@@ -74,6 +74,15 @@ def _bad(y: Tensor, blowup: float) -> Tensor:
     return ~torch.isfinite(y).all(-1) | (y.abs() > blowup).any(-1)
 
 
+def substeps_for(width: float, step: float) -> int:
+    """Equal steps no longer than `step` (up to rounding) that split an interval of `width`.
+
+    The tolerance is relative so that a float32 grid (0.1 stored as 0.10000000149) does not turn
+    one step into two.
+    """
+    return max(1, math.ceil(width / step * (1 - 1e-6)))
+
+
 def rk4(f: VectorField, y0: Tensor, t: Tensor, *, step: float = 0.01, blowup: float = 1e6) -> Solution:
     """Classical 4th-order Runge–Kutta at a fixed step, for every trajectory at once.
 
@@ -93,7 +102,7 @@ def rk4(f: VectorField, y0: Tensor, t: Tensor, *, step: float = 0.01, blowup: fl
     out[:, 0] = y0
     y, ok, evaluations = y0, torch.ones(y0.shape[0], dtype=torch.bool), 0
     for i in range(len(times) - 1):
-        substeps = max(1, math.ceil((times[i + 1] - times[i]) / step - 1e-9))
+        substeps = substeps_for(times[i + 1] - times[i], step)
         h = (times[i + 1] - times[i]) / substeps
         for j in range(substeps):
             s = times[i] + j * h

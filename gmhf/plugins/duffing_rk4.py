@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from gmhf.core.ode import Solution
+from gmhf.core.ode import Solution, substeps_for
 
 __all__ = ["duffing_rk4"]
 
@@ -33,7 +33,7 @@ def duffing_rk4(theta: Tensor, t: Tensor, *, step: float = 0.01, blowup: float =
     theta = theta.to(torch.float64)
     delta, alpha, beta, gamma, omega = (theta[:, i].contiguous() for i in range(5))
     width = float(spacing[0])
-    substeps = max(1, math.ceil(width / step - 1e-9))
+    substeps = substeps_for(width, step)
     h = width / substeps
     offsets = torch.arange(2 * substeps + 1, dtype=torch.float64)[:, None] * (h / 2)
     forcing_cos, forcing_sin = gamma * torch.cos(omega * offsets), gamma * torch.sin(omega * offsets)

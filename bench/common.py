@@ -1,0 +1,59 @@
+"""What every bench here shares: where the numbers came from, plain-text tables, strict JSON."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import gmhf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers came from: they mean little without the machine and its load."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    versions = {}
+    for package in ("torchdiffeq", "scipy"):
+        try:
+            versions[package] = importlib.import_module(package).__version__
+        except ImportError:
+            versions[package] = None
+    return {
+        "platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
+        "cpu_model": model, "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(), "implementation": platform.python_implementation(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "gmhf": gmhf.__version__,
+        **versions, "git_commit": commit.stdout.strip() or None, "git_dirty": bool(dirty.stdout.strip()),
+    }
+
+
+def text_table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
+    """A plain-text table: readable in a terminal, a CI log and a pasted issue comment alike."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
