@@ -75,7 +75,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from common import finite, machine_info, text_table  # bench/common.py (run as a script)
+from common import finite, footer, load_note, machine_info, text_table  # bench/common.py (run as a script)
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -818,11 +818,7 @@ def notes(rows: list[Row], verified: dict[tuple[int, float], dict[str, dict[str,
     for m in memory:
         if "error" in m:
             lines.append(f"memory {m['path']} window {m['window']}: failed: {m['error']}")
-    noisy = [r for r in rows if r.spread > NOISY]
-    end_load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    lines.append(f"load average {start_load} at start, {end_load} at end; "
-                 + (f"{len(noisy)} of {len(rows)} rows spread more than {NOISY:.0%} (max - min over median): noisy"
-                    if noisy else f"every row's spread is within {NOISY:.0%}"))
+    lines.append(load_note(rows, start_load, NOISY))
     return lines
 
 
@@ -873,9 +869,7 @@ def main() -> int:
     print()
     for line in lines:
         print(f"* {line}")
-    print(f"\n{machine['platform']}, {machine['cpu_model']}, Python {machine['python']}, torch {machine['torch']} "
-          f"({machine['torch_threads']} thread), torchdiffeq {machine['torchdiffeq']}, {machine['cpus']} CPUs; "
-          f"took {time.perf_counter() - started:.0f} s; results in {RESULTS.relative_to(ROOT)}")
+    print("\n" + footer(machine, time.perf_counter() - started, RESULTS))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "cnode", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,

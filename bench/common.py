@@ -57,3 +57,19 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+def load_note(rows: list[Any], start_load: Any, noisy_above: float) -> str:
+    """The machine's load at start and end, and how many rows were noisy (spread above `noisy_above`)."""
+    noisy = [r for r in rows if r.spread > noisy_above]
+    end_load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return (f"load average {start_load} at start, {end_load} at end; "
+            + (f"{len(noisy)} of {len(rows)} rows spread more than {noisy_above:.0%} (max - min over median): noisy"
+               if noisy else f"every row's spread is within {noisy_above:.0%}"))
+
+
+def footer(machine: dict[str, Any], seconds: float, results: Path) -> str:
+    """The closing line: machine, versions, run time and where the JSON went."""
+    return (f"{machine['platform']}, {machine['cpu_model']}, Python {machine['python']}, torch {machine['torch']} "
+            f"({machine['torch_threads']} thread), torchdiffeq {machine['torchdiffeq']}, {machine['cpus']} CPUs; "
+            f"took {seconds:.0f} s; results in {results.relative_to(ROOT)}")

@@ -27,7 +27,6 @@ import gc
 import importlib.util
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import finite, machine_info, text_table  # bench/common.py (run as a script)
+from common import finite, footer, load_note, machine_info, text_table  # bench/common.py (run as a script)
 from torch import Tensor
 
 import gmhf
@@ -434,11 +433,7 @@ def notes(choices: list[Choice], boxes_: list[Box], rows: list[Row], rates: dict
                  "limit. Against the matmul peak instead: "
                  + ", ".join(f"{r.method} {r.box} B={r.batch:,} {r.median / r.peak_limit_s:.1f}x"
                              for r in rows if r.batch == max(BATCHES)))
-    noisy = [r for r in rows if r.spread > NOISY]
-    end_load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    lines.append(f"load average {start_load} at start, {end_load} at end; "
-                 + (f"{len(noisy)} of {len(rows)} rows spread more than {NOISY:.0%} (max - min over median): noisy"
-                    if noisy else f"every row's spread is within {NOISY:.0%}"))
+    lines.append(load_note(rows, start_load, NOISY))
     return lines
 
 
@@ -491,9 +486,7 @@ def main() -> int:
         print()
     for line in lines:
         print(f"* {line}")
-    print(f"\n{machine['platform']}, {machine['cpu_model']}, Python {machine['python']}, torch {machine['torch']} "
-          f"({machine['torch_threads']} thread), torchdiffeq {machine['torchdiffeq']}, {machine['cpus']} CPUs; "
-          f"took {time.perf_counter() - started:.0f} s; results in {RESULTS.relative_to(ROOT)}")
+    print("\n" + footer(machine, time.perf_counter() - started, RESULTS))
     write_json(machine, rates, problems, choices, rows, compared, lines)
     return 0
 
