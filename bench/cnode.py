@@ -24,9 +24,9 @@ the SAME batch: B = 64 and 256 windows of 20 output points at spacing 0.1, drawn
 * sketches of changes to gmhf, each checked against gmhf's loss and gradients the same way: a
   leaner field, a leaner RK4 loop, and the float64 grid ("speed-ups over gmhf's step" in the notes).
 
-Step count: `_train_step` hands rk4 a float32 relative grid, on which 0.1 is 0.10000000149, and
-rk4's `ceil(dt / step - 1e-9)` then splits most 0.1 intervals in two at step 0.1 (and some in
-three at 0.05): the "RK4 steps" column shows what each path really integrates.
+Step count: the "RK4 steps" column shows what each path really integrates. (This bench found that a
+float32 grid, on which 0.1 is 0.10000000149, made rk4 split most intervals in two; rk4 now splits
+with a relative tolerance, `gmhf.core.ode.substeps_for`.)
 
 Timing: per (B, h), every path runs round-robin, one timed run each per round (a run repeats the
 step until ~RUN_TARGET_S; the order rotates from round to round), so a load spike hits all of them
@@ -81,7 +81,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import gmhf
 from gmhf.core.generator import ConditionalNODE
-from gmhf.core.ode import Solution, rk4
+from gmhf.core.ode import Solution, rk4, substeps_for
 from gmhf.plugins.duffing import Duffing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +181,7 @@ def gmhf_steps(step: float) -> Callable[[Any, Tensor, Tensor], Tensor]:
         times = t.tolist()
         points = []
         for i in range(len(times) - 1):
-            substeps = max(1, math.ceil(abs(times[i + 1] - times[i]) / step - 1e-9))
+            substeps = substeps_for(abs(times[i + 1] - times[i]), step)
             h = (times[i + 1] - times[i]) / substeps
             points += [times[i] + j * h for j in range(substeps)]
         points.append(times[-1])
@@ -291,7 +291,7 @@ def lean_rk4(f: Callable[[float, Tensor], Tensor], y0: Tensor, t: Tensor, *, ste
     outputs, y, ok = [y0], y0, torch.ones(y0.shape[0], dtype=torch.bool)
     failed_any, evaluations = False, 0
     for i in range(len(times) - 1):
-        substeps = max(1, math.ceil((times[i + 1] - times[i]) / step - 1e-9))
+        substeps = substeps_for(times[i + 1] - times[i], step)
         h = (times[i + 1] - times[i]) / substeps
         for j in range(substeps):
             s = times[i] + j * h
@@ -774,12 +774,12 @@ def notes(rows: list[Row], verified: dict[tuple[int, float], dict[str, dict[str,
     first = verified[(BATCHES[0], STEPS[0])]
     gm, own = first[rows[0].path], first.get("torchdiffeq rk4, step_size h")
     intended = first["sketch: float64 grid (intended steps)"]
-    lines.append(f"step count: a {WINDOW}-point window at spacing {SPACING:g} with step {STEPS[0]:g} takes "
-                 f"{gm['evaluations_forward'] // 4} RK4 steps in gmhf's training path, not {WINDOW - 1}: `_train_step` "
-                 "casts the relative grid to float32, where 0.1 is 0.10000000149, and rk4's `ceil(dt/step - 1e-9)` then "
-                 "splits most intervals in two (uneven steps); the float64 grid gives "
-                 f"{intended['evaluations_forward'] // 4}" + (f"; torchdiffeq step_size h takes {own['evaluations_forward'] // 4}"
-                                                              if own else ""))
+    taken, wanted = gm["evaluations_forward"] // 4, WINDOW - 1
+    lines.append(f"step count: a {WINDOW}-point window at spacing {SPACING:g} with step {STEPS[0]:g} takes {taken} "
+                 f"RK4 steps in gmhf's training path" + ("" if taken == wanted else
+                 f", not {wanted} (a float32 grid splitting intervals in two; the float64 grid gives "
+                 f"{intended['evaluations_forward'] // 4})")
+                 + (f"; torchdiffeq step_size h takes {own['evaluations_forward'] // 4}" if own else ""))
     by = {(r.batch, r.step, r.path): r for r in rows}
     for batch in BATCHES:
         for step in STEPS:
