@@ -12,6 +12,7 @@ from gmhf.errors import UsageError
 if TYPE_CHECKING:
     from gmhf.core.guidance import Guidance
     from gmhf.dsl.check import CheckedSpec
+    from gmhf.dsl.errors import Diagnostic
 
 __all__ = ["check_text", "compile", "load", "parse", "read_spec"]
 
@@ -67,9 +68,9 @@ def check_text(text: str, *, path: str = "<string>", domain: str | None = None) 
     return checked
 
 
-def _ordered(diagnostics: list) -> list:  # type: ignore[type-arg]
+def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """Errors by position, each followed by its notes."""
-    groups: list[list] = []  # type: ignore[type-arg]
+    groups: list[list[Diagnostic]] = []
     for d in diagnostics:
         if d.severity == "note" and groups:
             groups[-1].append(d)

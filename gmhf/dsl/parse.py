@@ -8,6 +8,7 @@ parsed on its own, so one typo does not hide the next.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterator, Mapping
@@ -297,8 +298,6 @@ def parse_partial(
 def _comments(text: str) -> tuple[ast.Comment, ...]:
     found = []
     line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    import bisect
-
     for match in _COMMENT_OR_STRING.finditer(text):
         if match.group().startswith("#"):
             line = bisect.bisect_right(line_starts, match.start())
