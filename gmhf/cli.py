@@ -58,6 +58,7 @@ def cli() -> None:
       gmhf fmt spec.guide           rewrite it in the one canonical format
       gmhf explain spec.guide       source vs believed target, per factor
       gmhf sample spec.guide -n 5   draw environments from the believed target
+      gmhf train spec.guide         meta-train a model on environments from the spec
       gmhf plugins                  what is installed and what it registers
 
     The language is described in docs/language.md.
@@ -258,6 +259,15 @@ def plugins(as_json: bool) -> None:
         plugins_table(infos)
     failed = any(info.errors for info in infos)
     sys.exit(ExitCode.PLUGIN if failed and host.strict else ExitCode.OK)
+
+
+def _add_commands() -> None:
+    from gmhf.cli_train import train
+
+    cli.add_command(train)
+
+
+_add_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -78,3 +78,12 @@ def test_guide_example_passes_check(name: str, block: str) -> None:
 
     with using_plugins(entry_points=[], env={}):
         check_text(block, path=f"docs/{name}")
+
+
+def test_every_builtin_learner_has_a_row_in_the_learner_docs() -> None:
+    """docs/learners.md's table names each learner the built-in plugin registers."""
+    text = (DOCS / "learners.md").read_text(encoding="utf-8")
+    learners = build_host(entry_points=[], env={}).registry.learners
+    assert learners, "no built-in learner registered"
+    for name in learners:
+        assert f"| `{name}`" in text, name

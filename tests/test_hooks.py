@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
 import gmhf
+from gmhf.core.learners import MAML
+from gmhf.core.runs import TrainConfig, Trainer
 from gmhf.plugins import hookspecs
 from gmhf.plugins.manager import build_host, using_plugins
 from tests.plugins import extras, toy
@@ -46,14 +49,29 @@ def test_hook_gmhf_domains() -> None:
     assert _host(toy).registry.domains["toy"].space.names == ("speed", "mass", "cars", "weather")
 
 
-def test_hook_gmhf_learners() -> None:
-    """A registered learner is found by name."""
+class OneStepMAML(MAML):
+    """A plugin's learner: MAML that always adapts with a single inner step."""
+
+    name = "one-step-maml"
+
+    def __init__(self, model: object, **options: object) -> None:
+        super().__init__(model, **{**options, "inner_steps": 1})  # type: ignore[arg-type]
+
+
+def test_hook_gmhf_learners(tmp_path: Path) -> None:
+    """A registered learner is found by name and trains a run like a built-in one."""
     class Learners:
         @gmhf.hookimpl
         def gmhf_learners(self, register):  # type: ignore[no-untyped-def]
-            register("toy-maml", "tests.plugins.toy:Toy")
+            register("one-step-maml", f"{__name__}:OneStepMAML")
 
-    assert _host(Learners()).registry.learners == {"toy-maml": "tests.plugins.toy:Toy"}
+    assert _host(Learners()).registry.learners["one-step-maml"] == f"{__name__}:OneStepMAML"
+    with using_plugins(toy, extras, Learners()):
+        config = TrainConfig(spec="domain sinusoid", learner="one-step-maml", steps=2, meta_batch=2, pool_size=8,
+                             eval_tasks=4, hidden=(4,))
+        trainer = Trainer(config, tmp_path / "run")
+        assert isinstance(trainer.learner, OneStepMAML) and trainer.learner.inner_steps == 1
+        assert set(trainer.run().deployment) == {"k0", "k1"}
 
 
 def test_hook_gmhf_experts() -> None:

@@ -35,5 +35,16 @@ class Domain(abc.ABC):
     def observe(self, theta: torch.Tensor, data: Any) -> dict[str, torch.Tensor]:
         """The observables of generated data, each `[n]` or `[n, t]`, for `expect` statements."""
 
+    def examples(self, theta: torch.Tensor, data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input/target pairs `[n, P, ·]` of each environment, from which few-shot tasks are cut.
+
+        Targets are real for regression, integer class labels `[n, P]` for classification. A domain
+        that does not override this cannot be meta-trained on.
+        """
+        from gmhf.errors import UsageError
+
+        raise UsageError(f"domain {self.name!r} does not turn its data into examples, so it cannot be "
+                         f"meta-trained on; its plugin must define `examples(theta, data)`.")
+
     def __repr__(self) -> str:
         return f"<Domain {self.name!r} factors={len(self.space)}>"

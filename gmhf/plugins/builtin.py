@@ -1,4 +1,4 @@
-"""gmhf's own statements, distributions and functions, registered like any plugin's.
+"""gmhf's own statements, distributions, functions and learners, registered like any plugin's.
 
 Heavy parts are named by path ("module:attribute") and imported on first use, so loading this
 plugin (which `gmhf check` does) imports no torch.
@@ -107,3 +107,11 @@ def gmhf_functions(register: Callable[..., None]) -> None:
         FunctionKind("cos", 1, 1, "torch:cos", _bounded_trig, description="cosine (radians)"),
     ):
         register(kind)
+
+
+@hookimpl
+def gmhf_learners(register: Callable[..., None]) -> None:
+    """MAML, first-order MAML, ANIL, Reptile and ProtoNet (imported when first used)."""
+    for name, cls in (("maml", "MAML"), ("fomaml", "FirstOrderMAML"), ("anil", "ANIL"), ("reptile", "Reptile"),
+                      ("protonet", "ProtoNet")):
+        register(name, f"gmhf.core.learners:{cls}")

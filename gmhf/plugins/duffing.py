@@ -112,6 +112,21 @@ class Duffing(Domain):
             "energy": v * v / 2 + alpha * x * x / 2 + beta * x ** 4 / 4,
         }
 
+    def examples(self, theta: torch.Tensor, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-step dynamics: from (t / horizon, x, v) at a grid time, the slope to the next one.
+
+        Targets are ((x[i+1] − x[i]) / Δt, (v[i+1] − v[i]) / Δt): a few transitions of a new
+        oscillator must reveal its damping, stiffness and forcing for the model to predict the rest.
+        """
+        import torch
+
+        x, v = data["x"], data["v"]
+        t = data["t"].to(x.dtype)
+        dt = (t[1:] - t[:-1])[None]
+        inputs = torch.stack([(t[:-1] / t[-1]).expand_as(x[:, :-1]), x[:, :-1], v[:, :-1]], -1)
+        targets = torch.stack([(x[:, 1:] - x[:, :-1]) / dt, (v[:, 1:] - v[:, :-1]) / dt], -1)
+        return inputs, targets
+
     def view(self, theta: torch.Tensor, data: dict[str, torch.Tensor], index: int = 0, *,
              fmt: str = "png") -> bytes:
         """One environment of a generated batch as a picture: x(t) and the phase portrait."""

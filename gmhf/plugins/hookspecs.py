@@ -143,11 +143,13 @@ def gmhf_domains(register: Callable[..., None]) -> None:
 def gmhf_learners(register: Callable[..., None]) -> None:
     """Register meta-learners by name (the MAML family and others).
 
-    Called once per plugin when the registry is built. No built-in registers one yet; the hook is
-    part of the plugin API so learners can ship as plugins.
+    Called once per plugin when the registry is built. The built-ins (``maml``, ``fomaml``,
+    ``anil``, ``reptile``, ``protonet``) come through this hook too.
 
-    :param register: ``register(name, learner)`` where ``learner`` is a class or a
-        ``"module:Class"`` string imported on first use.
+    :param register: ``register(name, learner)`` where ``learner`` is a
+        :class:`gmhf.core.learners.MetaLearner` subclass or a ``"module:Class"`` string imported on
+        first use. The class is called as ``learner(model, **options)``; see docs/learners.md for
+        what it must provide.
 
     A duplicate name is reported against this plugin.
 

@@ -71,6 +71,10 @@ class Sinusoid(Domain):
         """`x` and `y`, each `[n, t]`."""
         return {"x": data["x"], "y": data["y"]}
 
+    def examples(self, theta: torch.Tensor, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """K-shot regression of y on x: inputs and targets `[n, points, 1]`."""
+        return data["x"][..., None], data["y"][..., None]
+
 
 @hookimpl
 def gmhf_domains(register: Callable[..., None]) -> None:

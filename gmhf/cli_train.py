@@ -1,0 +1,154 @@
+"""`gmhf train`: meta-train a learner on tasks generated from a spec, resumable after a crash.
+
+Kept apart from `gmhf.cli` so the command table stays short; like every command it imports torch
+only when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gmhf.errors import UsageError
+
+EPILOG = "Exit codes: 0 ok, 1 findings in the input, 2 usage, 3 internal error, 4 plugin failure (strict mode)."
+
+#: Options that shape a run; with --resume the saved config decides them, so they may not be given.
+RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_steps", "inner_lr", "outer_lr",
+               "hidden", "tasks_per_chunk", "truth", "seed", "checkpoint_every", "eval_every", "pool_size",
+               "refresh_every")
+
+
+def _hidden(value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated layer widths such as 40,40; got {value!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"expected comma-separated positive layer widths such as 40,40; got {value!r}")
+    return sizes
+
+
+def _progress_wanted() -> bool:
+    import sys
+
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@click.command(epilog=EPILOG)
+@click.argument("spec", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--run", "run_dir", type=click.Path(file_okay=False),
+              help="Run directory (config, metrics.jsonl, checkpoints). Default: runs/<spec>-<learner>.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run from its last checkpoint.")
+@click.option("--learner", default="maml", show_default=True,
+              help="maml, fomaml, anil, reptile, protonet, or one a plugin registers.")
+@click.option("--steps", type=click.IntRange(min=0), default=1000, show_default=True, help="Meta-iterations.")
+@click.option("--meta-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Tasks per step.")
+@click.option("--support", type=click.IntRange(min=1), default=5, show_default=True, help="Examples to adapt on.")
+@click.option("--query", type=click.IntRange(min=1), default=10, show_default=True, help="Examples to score on.")
+@click.option("--inner-steps", type=click.IntRange(min=0), default=5, show_default=True,
+              help="SGD steps on the support set (MAML family, Reptile).")
+@click.option("--inner-lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
+@click.option("--outer-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam's learning rate for the meta-parameters.")
+@click.option("--hidden", default="40,40", show_default=True, help="Hidden layer widths of the MLP.")
+@click.option("--tasks-per-chunk", type=click.IntRange(min=1), help="Cap on tasks processed at once (memory).")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False),
+              help="Spec of the real target, for the deployment loss (default: the domain's benchmark truth).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Steps between deployment-loss evaluations (0: only at the end).")
+@click.option("--pool-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Environments generated at once.")
+@click.option("--refresh-every", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Steps between regenerations of the pool (0: never).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+@click.pass_context
+def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool, as_json: bool,
+          **options: Any) -> None:
+    """Meta-train a learner on environments drawn from SPEC; report its deployment loss.
+
+    Each step draws a meta-batch of tasks (support + query examples of one generated environment),
+    and the learner's meta-gradient moves the model. Metrics go to RUN/metrics.jsonl, timings
+    (generating vs learning) to RUN/timings.jsonl, checkpoints to RUN/checkpoints/. The deployment
+    loss is the query loss on tasks from the truth spec before (k0) and after (kK) adapting.
+
+    \b
+    Examples:
+      gmhf train examples/specs/sinusoid.guide --steps 500 --run runs/sine
+      gmhf train --resume --run runs/sine        # after a crash or Ctrl-C
+    """
+    from gmhf.cli import _threads
+
+    _threads()
+    from gmhf.core.runs import Trainer
+
+    if resume:
+        given = [f"--{name.replace('_', '-')}" for name in RUN_OPTIONS
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if spec is not None or given:
+            raise UsageError(f"--resume continues the saved config; drop {', '.join(given or ['SPEC'])}.")
+        if run_dir is None:
+            raise UsageError("--resume needs --run DIR, the run to continue.")
+        trainer = Trainer.resume(run_dir)
+    elif spec is None:
+        raise UsageError("give the SPEC to train on (or --resume --run DIR).")
+    else:
+        config = _config(spec, options)
+        run_dir = run_dir or str(Path("runs") / f"{Path(spec).stem}-{config.learner}")
+        trainer = Trainer(config, run_dir)
+    finish = None
+    if _progress_wanted() and not as_json:
+        trainer.on_step, finish = _progress(trainer.step, trainer.config.steps)
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted at step {trainer.step}; a checkpoint was written. Continue with: "
+                   f"gmhf train --resume --run {run_dir}", err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        if finish is not None:
+            finish()
+    document = {"run": str(run_dir), "step": result.step, "skipped": result.skipped,
+                "truth": trainer.truth_name, "deployment": result.deployment}
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    losses = ", ".join(f"{k} = {v:.4g}" for k, v in result.deployment.items())
+    click.echo(f"{result.step} steps ({result.skipped} skipped); deployment loss on {trainer.truth_name}: "
+               f"{losses}\nrun directory: {run_dir}")
+
+
+def _config(spec: str, options: dict[str, Any]) -> Any:
+    from pydantic import ValidationError
+
+    from gmhf.core.runs import TrainConfig
+
+    learner_options = {"inner_steps": options.pop("inner_steps"), "inner_lr": options.pop("inner_lr")}
+    if options["learner"] == "protonet":
+        learner_options = {}
+    try:
+        return TrainConfig(spec=spec, hidden=_hidden(options.pop("hidden")), learner_options=learner_options,
+                           **options)
+    except ValidationError as error:
+        raise UsageError(str(error)) from None
+
+
+def _progress(done: int, total: int) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TextColumn("{task.fields[loss]}"), TimeRemainingColumn(), transient=True)
+    task = progress.add_task("train", total=total, completed=done, loss="")
+    progress.start()
+
+    def on_step(step: int, line: dict[str, Any]) -> None:
+        loss = line.get("loss")
+        progress.update(task, completed=step, loss=f"loss {loss:.4g}" if isinstance(loss, float) else "")
+
+    return on_step, progress.stop

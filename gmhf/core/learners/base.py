@@ -1,0 +1,115 @@
+"""What every meta-learner offers, and the pieces they share.
+
+A learner owns an `nn.Module` and fills its parameters' `.grad` from a batch of tasks in
+`backward`; the optimiser step stays outside, so any `torch.optim` optimiser works and a training
+loop is the ordinary zero_grad / backward / step. `tasks_per_chunk` bounds peak memory: the batch
+is processed in pieces whose gradients add up to the gradient of the whole batch.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from gmhf.core.tasks import TaskBatch
+from gmhf.errors import UsageError
+
+__all__ = ["LOSSES", "MetaLearner", "mlp"]
+
+#: Per-task losses: the mean over a task's examples.
+LOSSES = ("mse", "cross_entropy")
+
+
+def mlp(inputs: int, outputs: int, hidden: Sequence[int] = (40, 40), *,
+        generator: torch.Generator | None = None) -> nn.Sequential:
+    """A ReLU multilayer perceptron, initialised from `generator` when one is given."""
+    sizes = [inputs, *hidden, outputs]
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    if generator is not None:
+        with torch.no_grad():
+            for layer in model:
+                if isinstance(layer, nn.Linear):
+                    bound = layer.in_features ** -0.5  # torch's default fan-in bounds, from our stream
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+    return model
+
+
+class MetaLearner(abc.ABC):
+    """Base class for meta-learners.
+
+    Args:
+        model: the network that is meta-trained (its parameters are what the outer optimiser moves).
+        loss: `"mse"` for regression tasks, `"cross_entropy"` for classification with integer labels.
+        tasks_per_chunk: most tasks processed at once; None processes the whole batch together.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, model: nn.Module, *, loss: str = "mse", tasks_per_chunk: int | None = None) -> None:
+        if loss not in LOSSES:
+            raise UsageError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}.")
+        if tasks_per_chunk is not None and tasks_per_chunk < 1:
+            raise UsageError(f"`tasks_per_chunk` must be at least 1, got {tasks_per_chunk}.")
+        self.model = model
+        self.loss = loss
+        self.tasks_per_chunk = tasks_per_chunk
+
+    def params(self) -> dict[str, Tensor]:
+        """The model's trainable parameters by name."""
+        return {k: v for k, v in self.model.named_parameters() if v.requires_grad}
+
+    def check_batch(self, batch: TaskBatch) -> None:
+        """Refuse targets the loss cannot use (real targets for a classifier, or the reverse)."""
+        integer = not batch.support_y.is_floating_point()
+        if self.loss == "cross_entropy" and not integer:
+            raise UsageError(f"{self.name} with a cross-entropy loss needs integer class labels; "
+                             f"these tasks have real targets (a regression domain).")
+        if self.loss == "mse" and integer:
+            raise UsageError(f"{self.name} with an mse loss needs real targets; these tasks have class labels "
+                             f"(use loss='cross_entropy').")
+
+    @abc.abstractmethod
+    def task_losses(self, batch: TaskBatch) -> Tensor:
+        """`[B]` query losses after adaptation, differentiable in the model's parameters."""
+
+    def backward(self, batch: TaskBatch) -> Tensor:
+        """Add the meta-gradient of the batch's mean query loss to `.grad`; return that loss.
+
+        The mean is over valid tasks. With `tasks_per_chunk`, each chunk's share is backpropagated
+        on its own, so the accumulated gradient is the whole batch's (up to float rounding).
+        """
+        self.check_batch(batch)
+        valid = max(int(batch.valid.sum()), 1)
+        total = torch.zeros(())
+        for chunk in batch.chunks(self.tasks_per_chunk):
+            losses = self.task_losses(chunk)
+            share = torch.where(chunk.valid, losses, torch.zeros_like(losses)).sum() / valid
+            share.backward()
+            total += share.detach()
+        return total
+
+    @abc.abstractmethod
+    def evaluate(self, batch: TaskBatch, steps: int | None = None) -> Tensor:
+        """`[B]` query losses after `steps` adaptation steps on each task's support (no gradients kept)."""
+
+    @abc.abstractmethod
+    def adapt(self, support_x: Tensor, support_y: Tensor, steps: int | None = None) -> nn.Module:
+        """A copy of the model adapted to one task's support `[S, ·]`, for deployment."""
+
+    def options(self) -> dict[str, Any]:
+        """The learner's settings, for run configs and reprs."""
+        return {"loss": self.loss, "tasks_per_chunk": self.tasks_per_chunk}
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({settings})"

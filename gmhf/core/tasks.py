@@ -1,0 +1,184 @@
+"""Few-shot tasks cut from generated environments, and the pool they are drawn from.
+
+One environment θ gives one task: a domain turns its generated data into input/target pairs
+(`Domain.examples`), and a task is a random split of those pairs into a support set (what the
+learner adapts on) and a query set (what it is scored on). Generating environments is the
+expensive part, so a `TaskPool` generates many at once and cuts fresh splits from them for every
+meta-batch, regenerating the whole pool on a schedule.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from gmhf.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from gmhf.core.guidance import Guidance
+
+__all__ = ["TaskBatch", "TaskPool", "mean_over_valid", "split_tasks"]
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """B tasks as tensors with the task first.
+
+    Attributes:
+        support_x, support_y: `[B, S, ·]` the examples a learner adapts on.
+        query_x, query_y: `[B, Q, ·]` the examples it is scored on after adapting.
+        theta: `[B, k]` each task's environment (columns in the domain's factor order).
+        valid: `[B]` False for tasks that must not count (a diverged environment); losses average
+            over valid tasks only.
+    """
+
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+    theta: Tensor
+    valid: Tensor
+
+    def __post_init__(self) -> None:
+        b = self.theta.shape[0]
+        for name in ("support_x", "support_y", "query_x", "query_y", "valid"):
+            if getattr(self, name).shape[0] != b:
+                raise ValueError(f"TaskBatch.{name} has {getattr(self, name).shape[0]} tasks, theta has {b}.")
+
+    def __len__(self) -> int:
+        return int(self.theta.shape[0])
+
+    def select(self, index: Tensor | slice) -> TaskBatch:
+        """The tasks at `index` (a slice or an index tensor)."""
+        return TaskBatch(self.support_x[index], self.support_y[index], self.query_x[index],
+                         self.query_y[index], self.theta[index], self.valid[index])
+
+    def chunks(self, size: int | None) -> Iterator[TaskBatch]:
+        """Consecutive pieces of at most `size` tasks (all of them at once for None)."""
+        if size is None or size >= len(self):
+            yield self
+            return
+        if size < 1:
+            raise UsageError(f"`tasks_per_chunk` must be at least 1, got {size}.")
+        for start in range(0, len(self), size):
+            yield self.select(slice(start, start + size))
+
+    def to(self, dtype: torch.dtype) -> TaskBatch:
+        """Inputs and real targets in `dtype` (integer class labels stay integers)."""
+        def cast(t: Tensor) -> Tensor:
+            return t.to(dtype) if t.is_floating_point() else t
+        return replace(self, support_x=cast(self.support_x), support_y=cast(self.support_y),
+                       query_x=cast(self.query_x), query_y=cast(self.query_y))
+
+
+def split_tasks(inputs: Tensor, targets: Tensor, theta: Tensor, *, support: int, query: int,
+                generator: torch.Generator, valid: Tensor | None = None) -> TaskBatch:
+    """Cut one task per environment: `support` + `query` distinct examples drawn at random.
+
+    `inputs` `[n, P, dx]` and `targets` `[n, P, dy]` (or `[n, P]` class labels) are all the examples
+    of each environment; every task gets its own random split.
+    """
+    n, points = inputs.shape[0], inputs.shape[1]
+    if support < 1 or query < 1:
+        raise UsageError(f"a task needs at least one support and one query example, got {support} and {query}.")
+    if support + query > points:
+        raise UsageError(f"tasks of {support} support + {query} query examples need {support + query} examples "
+                         f"per environment; the generated data has {points}.")
+    order = torch.rand(n, points, generator=generator).argsort(dim=1)[:, :support + query]
+
+    def take(values: Tensor, index: Tensor) -> Tensor:
+        expanded = index.reshape(*index.shape, *([1] * (values.ndim - 2))).expand(*index.shape, *values.shape[2:])
+        return values.gather(1, expanded)
+
+    s, q = order[:, :support], order[:, support:]
+    ok = torch.ones(n, dtype=torch.bool) if valid is None else valid
+    return TaskBatch(take(inputs, s), take(targets, s), take(inputs, q), take(targets, q), theta, ok)
+
+
+class TaskPool:
+    """Environments generated from a Guidance, cut into fresh tasks on every draw.
+
+    Args:
+        guidance: where environments come from (its `expect`s are enforced on the generated data).
+        size: environments generated at once.
+        support, query: examples per task.
+        refresh_every: draws after which the pool is regenerated (0: never).
+        seed: the pool's random stream; every environment and split follows from it.
+        dtype: the dtype of real inputs and targets handed to learners (class labels stay integers).
+        simulate_options: passed to the domain's simulator (e.g. `points`).
+
+    `seconds_generating` accumulates the time spent generating, so a run can report it apart from
+    time spent learning. `state_dict` holds everything needed to continue the same stream.
+    """
+
+    def __init__(self, guidance: Guidance, *, size: int = 1024, support: int = 5, query: int = 10,
+                 refresh_every: int = 0, seed: int = 0, dtype: torch.dtype = torch.float32,
+                 **simulate_options: Any) -> None:
+        if size < 1:
+            raise UsageError(f"a task pool needs at least one environment, got size {size}.")
+        self.guidance = guidance
+        self.size, self.support, self.query = size, support, query
+        self.refresh_every = refresh_every
+        self.simulate_options = simulate_options
+        self.dtype = dtype
+        self.generator = torch.Generator().manual_seed(seed)
+        self.draws = 0  # since the last refresh
+        self.refreshes = 0
+        self.seconds_generating = 0.0
+        self.inputs = self.targets = self.theta = torch.empty(0)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Generate a new set of environments (drawn from the pool's own stream)."""
+        from gmhf.core.environments import generate
+
+        started = time.perf_counter()
+        seed = int(torch.randint(0, 2**62, (), generator=self.generator))
+        environments = generate(self.guidance, self.size, seed=seed, **self.simulate_options)
+        self.theta = environments.theta.values
+        inputs, targets = self.guidance.domain.examples(self.theta, environments.data)
+        self.inputs = inputs.to(self.dtype)
+        self.targets = targets.to(self.dtype) if targets.is_floating_point() else targets
+        self.draws = 0
+        self.refreshes += 1
+        self.seconds_generating += time.perf_counter() - started
+
+    def sample(self, tasks: int) -> TaskBatch:
+        """A meta-batch of `tasks` tasks: distinct environments while the pool has enough."""
+        if self.refresh_every and self.draws >= self.refresh_every:
+            self.refresh()
+        self.draws += 1
+        if tasks <= self.size:
+            index = torch.randperm(self.size, generator=self.generator)[:tasks]
+        else:
+            index = torch.randint(0, self.size, (tasks,), generator=self.generator)
+        return split_tasks(self.inputs[index], self.targets[index], self.theta[index],
+                           support=self.support, query=self.query, generator=self.generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and numbers only, so a checkpoint loads with `weights_only=True`."""
+        return {"generator": self.generator.get_state(), "draws": self.draws, "refreshes": self.refreshes,
+                "inputs": self.inputs, "targets": self.targets, "theta": self.theta}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly where `state` was taken (the generation time is not restored)."""
+        self.generator.set_state(state["generator"])
+        self.draws, self.refreshes = int(state["draws"]), int(state["refreshes"])
+        self.inputs, self.targets, self.theta = state["inputs"], state["targets"], state["theta"]
+
+    def __repr__(self) -> str:
+        every = f"every {self.refresh_every} draws" if self.refresh_every else "never"
+        return (f"TaskPool(domain={self.guidance.domain.name!r}, size={self.size}, support={self.support}, "
+                f"query={self.query}, refresh={every})")
+
+
+def mean_over_valid(losses: Tensor, valid: Tensor) -> Tensor:
+    """Average per-task losses over valid tasks (0 when none is valid, so a step can be skipped)."""
+    count = valid.sum()
+    return torch.where(valid, losses, torch.zeros_like(losses)).sum() / count.clamp(min=1)

@@ -1,0 +1,173 @@
+"""Training runs: resume after SIGKILL is exact, bad steps are skipped, MAML beats pretraining."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import gmhf
+from gmhf.core.learners import MAML, mlp
+from gmhf.core.runs import TrainConfig, Trainer
+from gmhf.core.tasks import TaskPool
+from gmhf.errors import GmhfError
+
+SPEC = "examples/specs/sinusoid.guide"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small(**changes: Any) -> TrainConfig:
+    settings: dict[str, Any] = dict(spec=SPEC, steps=30, meta_batch=4, pool_size=32, refresh_every=7,
+                                    checkpoint_every=10, eval_tasks=16, hidden=(16,))
+    return TrainConfig(**{**settings, **changes})
+
+
+def final_model(run: Path) -> dict[str, torch.Tensor]:
+    last = max((run / "checkpoints").glob("step-*.pt"))
+    state: dict[str, torch.Tensor] = torch.load(last, weights_only=True)["model"]
+    return state
+
+
+@pytest.mark.slow
+def test_a_run_killed_and_resumed_ends_identical_to_an_uninterrupted_one(tmp_path: Path) -> None:
+    killed = tmp_path / "killed"
+    env = {**os.environ, "CI": "1", "GMHF_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "gmhf", "train", SPEC, "--run", str(killed), "--steps", "200",
+               "--meta-batch", "4", "--pool-size", "64", "--refresh-every", "25", "--checkpoint-every", "10",
+               "--hidden", "16", "--eval-every", "50"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
+        deadline = time.monotonic() + 120
+        while not (killed / "checkpoints" / "step-00000030.pt").exists():
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    checkpoints = sorted(p.name for p in (killed / "checkpoints").glob("step-*.pt"))
+    assert checkpoints[-1] != "step-00000400.pt", "the run finished before it could be killed"
+    resumed = subprocess.run([sys.executable, "-m", "gmhf", "train", "--resume", "--run", str(killed), "--json"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    config = TrainConfig.model_validate(json.loads((killed / "config.json").read_text())["gmhf_config"])
+    reference = Trainer(config, tmp_path / "reference").run()
+    assert json.loads(resumed.stdout)["deployment"] == reference.deployment
+    assert (killed / "metrics.jsonl").read_bytes() == (tmp_path / "reference" / "metrics.jsonl").read_bytes()
+    for name, value in final_model(tmp_path / "reference").items():
+        assert torch.equal(final_model(killed)[name], value), name
+
+
+def test_resume_in_process_continues_exactly(tmp_path: Path) -> None:
+    whole = Trainer(small(), tmp_path / "whole")
+    whole.run()
+    part = Trainer(small(), tmp_path / "part")
+    for _ in range(23):  # past the checkpoint at 20; steps 21-23 are lost and redone
+        part.train_step()
+        if part.step % 10 == 0:
+            part.checkpoint()
+    Trainer.resume(tmp_path / "part").run()
+    assert (tmp_path / "part" / "metrics.jsonl").read_bytes() == (tmp_path / "whole" / "metrics.jsonl").read_bytes()
+    for name, value in final_model(tmp_path / "whole").items():
+        assert torch.equal(final_model(tmp_path / "part")[name], value)
+
+
+def test_non_finite_steps_are_skipped_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = Trainer(small(steps=8, max_bad_steps=3), tmp_path / "run")
+    backward = trainer.learner.backward
+    calls = {"n": 0}
+
+    def flaky(batch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        loss = backward(batch)
+        if calls["n"] in (2, 5, 6):  # a NaN gradient, then a NaN loss twice
+            next(iter(trainer.model.parameters())).grad[0] = float("nan")  # type: ignore[index]
+            return loss * float("nan") if calls["n"] > 2 else loss
+        return loss
+
+    monkeypatch.setattr(trainer.learner, "backward", flaky)
+    before: dict[int, list[torch.Tensor]] = {}
+
+    def remember(step: int, line: dict[str, Any]) -> None:
+        before[step] = [p.detach().clone() for p in trainer.model.parameters()]
+
+    trainer.on_step = remember
+    result = trainer.run()
+    assert result.skipped == 3
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if line.get("skipped")] == [2, 5, 6]
+    assert all(torch.equal(a, b) for a, b in zip(before[1], before[2], strict=True))  # a skipped step moves nothing
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_too_many_bad_steps_in_a_row_stop_the_run_with_a_checkpoint(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = Trainer(small(steps=20, max_bad_steps=3), tmp_path / "run")
+    monkeypatch.setattr(trainer.learner, "backward", lambda batch: torch.tensor(float("inf")))
+    with pytest.raises(GmhfError, match="stopped at step 3: 3 steps in a row had a non-finite loss"):
+        trainer.run()
+    assert (tmp_path / "run" / "checkpoints" / "step-00000003.pt").exists()
+
+
+def test_an_interrupt_writes_a_checkpoint(tmp_path: Path) -> None:
+    def interrupt(step: int, line: dict[str, Any]) -> None:
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(small(), tmp_path / "run", on_step=interrupt).run()
+    assert Trainer.resume(tmp_path / "run").step == 4
+
+
+@pytest.mark.slow
+def test_maml_beats_a_pretrained_baseline_on_five_shot_sinusoid() -> None:
+    """600 meta-steps of 16 tasks; the baseline trains as long on the same tasks' examples, jointly.
+
+    Both are then adapted by the same 5 SGD steps (lr 0.01) on 5 examples of 500 new waves. The
+    stated margin: MAML's query loss is at most 75% of the baseline's (measured: 1.9 vs 3.25).
+    """
+    source = gmhf.load("domain sinusoid")
+    held_out = TaskPool(source, size=500, support=5, query=10, seed=2).sample(500)
+    results = {}
+    for kind in ("maml", "pretrained"):
+        net = mlp(1, 1, (40, 40), generator=torch.Generator().manual_seed(0))
+        learner = MAML(net, inner_lr=0.01, inner_steps=5)
+        optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+        pool = TaskPool(source, size=1024, support=5, query=10, seed=1)
+        for _ in range(600):
+            batch = pool.sample(16)
+            optimiser.zero_grad()
+            if kind == "maml":
+                learner.backward(batch)
+            else:
+                x, y = torch.cat([batch.support_x, batch.query_x], 1), torch.cat([batch.support_y, batch.query_y], 1)
+                ((net(x) - y) ** 2).mean().backward()
+            optimiser.step()
+        results[kind] = float(learner.evaluate(held_out, steps=5).mean())
+    assert results["maml"] <= 0.75 * results["pretrained"], results
+
+
+def test_train_command(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gmhf.cli import cli
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    args = ["train", SPEC, "--run", str(run), "--steps", "6", "--meta-batch", "2", "--pool-size", "16",
+            "--hidden", "8", "--learner", "reptile", "--json"]
+    done = runner.invoke(cli, args, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.output)
+    assert document["step"] == 6 and set(document["deployment"]) == {"k0", "k5"}
+    again = runner.invoke(cli, args)
+    assert "already holds a run" in str(again.exception)
+    misuse = runner.invoke(cli, ["train", "--resume", "--run", str(run), "--steps", "9"])
+    assert "drop --steps" in str(misuse.exception)
+    assert "--hidden" in runner.invoke(cli, ["train", "--help"]).output
