@@ -65,7 +65,7 @@ def test_second_order_differs_from_first_order() -> None:
     first, second = model(), model()
     FirstOrderMAML(first, inner_lr=INNER_LR, inner_steps=STEPS).backward(regression_tasks())
     MAML(second, inner_lr=INNER_LR, inner_steps=STEPS).backward(regression_tasks())
-    difference = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(grads(first), grads(second)))
+    difference = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(grads(first), grads(second), strict=True))
     assert difference > 1e-3
 
 
