@@ -19,6 +19,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gmhf explain examples/specs/sinusoid.guide
 	$(BIN)/gmhf sample examples/specs/sinusoid.guide -n 5 --seed 0
+	rm -rf runs/demo-duffing
+	$(BIN)/gmhf train examples/specs/duffing.guide --steps 200 --meta-batch 16 --eval-every 100 --run runs/demo-duffing
 
 lint: $(STAMP)
 	$(BIN)/ruff check gmhf tests bench

@@ -105,6 +105,8 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
     finish = None
     if _progress_wanted() and not as_json:
         trainer.on_step, finish = _progress(trainer.step, trainer.config.steps)
+    else:
+        trainer.on_step = _report_evaluations
     try:
         result = trainer.run()
     except KeyboardInterrupt:
@@ -139,6 +141,17 @@ def _config(spec: str, options: dict[str, Any]) -> Any:
         raise UsageError(str(error)) from None
 
 
+def _evaluation_text(line: dict[str, Any]) -> str:
+    losses = ", ".join(f"{k} = {v:.4g}" for k, v in line["deployment"].items())
+    return f"step {line['step']}: deployment loss {losses}"
+
+
+def _report_evaluations(step: int, line: dict[str, Any]) -> None:
+    """Without a progress bar, the periodic deployment losses still show, on stderr."""
+    if "deployment" in line:
+        click.echo(_evaluation_text(line), err=True)
+
+
 def _progress(done: int, total: int) -> tuple[Any, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -148,6 +161,8 @@ def _progress(done: int, total: int) -> tuple[Any, Any]:
     progress.start()
 
     def on_step(step: int, line: dict[str, Any]) -> None:
+        if "deployment" in line:
+            progress.console.print(_evaluation_text(line))
         loss = line.get("loss")
         progress.update(task, completed=step, loss=f"loss {loss:.4g}" if isinstance(loss, float) else "")
 

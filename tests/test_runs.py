@@ -171,3 +171,6 @@ def test_train_command(tmp_path: Path) -> None:
     misuse = runner.invoke(cli, ["train", "--resume", "--run", str(run), "--steps", "9"])
     assert "drop --steps" in str(misuse.exception)
     assert "--hidden" in runner.invoke(cli, ["train", "--help"]).output
+    wrong = runner.invoke(cli, ["train", SPEC, "--run", str(tmp_path / "proto"), "--learner", "protonet"])
+    assert "needs integer class labels" in str(wrong.exception)
+    assert not (tmp_path / "proto").exists()  # refused before the run directory was made

@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from gmhf.core.rundir import RunDirectory
-from gmhf.core.tasks import TaskBatch, TaskPool, mean_over_valid
+from gmhf.core.tasks import TaskBatch, TaskPool, mean_over_valid, split_tasks
 from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
@@ -125,6 +125,10 @@ class Trainer:
         self.model = build_model(self.pool.inputs.shape[-1], outputs, config,
                                  torch.Generator().manual_seed(model_seed))
         self.learner = build_learner(config.learner, self.model, options)
+        # a mismatch (too few examples, a classifier on regression tasks) fails now, before the run exists
+        self.learner.check_batch(split_tasks(self.pool.inputs[:1], self.pool.targets[:1], self.pool.theta[:1],
+                                             support=config.support, query=config.query,
+                                             generator=torch.Generator()))
         parameters = list(self.model.parameters())
         self.optimizer: torch.optim.Optimizer = (torch.optim.Adam(parameters, lr=config.outer_lr)
                                                  if config.optimizer == "adam"
