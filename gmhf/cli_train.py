@@ -99,7 +99,9 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
     elif spec is None:
         raise UsageError("give the SPEC to train on (or --resume --run DIR).")
     else:
-        config = _config(spec, options)
+        if options["truth"] is not None:
+            options["truth"] = str(Path(options["truth"]).resolve())
+        config = _config(str(Path(spec).resolve()), options)
         run_dir = run_dir or str(Path("runs") / f"{Path(spec).stem}-{config.learner}")
         trainer = Trainer(config, run_dir)
     finish = None

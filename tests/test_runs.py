@@ -78,6 +78,15 @@ def test_resume_in_process_continues_exactly(tmp_path: Path) -> None:
         assert torch.equal(final_model(tmp_path / "part")[name], value)
 
 
+def test_resume_refuses_a_spec_that_changed(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.guide"
+    spec.write_text("domain sinusoid\n")
+    Trainer(small(spec=str(spec), steps=2), tmp_path / "run").run()
+    spec.write_text("domain sinusoid\nshift amplitude in 3 .. 4\n")
+    with pytest.raises(GmhfError, match="changed since the run started"):
+        Trainer.resume(tmp_path / "run")
+
+
 def test_non_finite_steps_are_skipped_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trainer = Trainer(small(steps=8, max_bad_steps=3), tmp_path / "run")
     backward = trainer.learner.backward

@@ -138,15 +138,19 @@ class Trainer:
         self.step = self.skipped = self.bad_in_a_row = 0
         self.finished: dict[str, float] | None = None  # the deployment loss, once the run is complete
         if not _resuming:
-            self.directory.create({"gmhf_config": config.model_dump(mode="json")})
+            self.directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": self._spec_digests()})
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike[str], *,
                on_step: Callable[[int, dict[str, Any]], None] | None = None) -> Trainer:
         """Continue the run in `run_dir` from its last checkpoint (or from the start if it has none)."""
         directory = RunDirectory(run_dir)
-        config = TrainConfig.model_validate(directory.read_config()["gmhf_config"])
+        saved = directory.read_config()
+        config = TrainConfig.model_validate(saved["gmhf_config"])
         trainer = cls(config, run_dir, on_step=on_step, _resuming=True)
+        if trainer._spec_digests() != saved.get("specs"):
+            raise GmhfError(f"the spec or truth file of the run in {directory.path} changed since the run started; "
+                            f"resuming would not continue the same run. Restore the file or start a new run.")
         state = directory.load_latest()
         if state is None:
             directory.truncate_logs({"metrics": 0, "timings": 0})
@@ -159,6 +163,17 @@ class Trainer:
         trainer.finished = state.get("finished")
         directory.truncate_logs(state["logs"])
         return trainer
+
+    def _spec_digests(self) -> dict[str, str]:
+        """SHA-256 of the spec and truth texts, so a resume can tell that they did not change."""
+        import hashlib
+
+        from gmhf.api import read_spec
+
+        texts = {"spec": read_spec(self.config.spec)[0]}
+        if self.config.truth is not None:
+            texts["truth"] = read_spec(self.config.truth)[0]
+        return {k: hashlib.sha256(v.encode()).hexdigest() for k, v in texts.items()}
 
     def _truth(self, guidance: Guidance) -> tuple[Guidance, str]:
         from gmhf.api import load
