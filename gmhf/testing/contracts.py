@@ -1,0 +1,232 @@
+"""The contracts gmhf relies on, as checks a plugin author calls from their own tests.
+
+    from gmhf.plugins.manager import using_plugins
+    from gmhf.testing.contracts import check_distribution, check_domain, check_statement
+    import my_plugin
+
+    def test_my_plugin_honours_the_contracts():
+        with using_plugins(my_plugin):
+            check_distribution(my_plugin.TRIANGULAR, (0.0, 1.0, 3.0))
+            check_statement(my_plugin.Near, ["domain sinusoid\\nnear amplitude to 3 within 0.5"])
+            check_domain("pendulum")
+
+Each check runs every rule and raises one `ContractError` listing all that broke, each with an
+example. The rules: samples inside the support; `log_prob` finite inside and `-inf` outside; batch
+results equal one-by-one results (and do not depend on the other rows); the same seed gives the same
+result and the global torch generator is left alone; text goes through `gmhf fmt` and back unchanged.
+Statistical rules use fixed seeds and state their tolerance, so a check passes or fails the same way
+every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from gmhf.core.distributions import DTYPE
+from gmhf.core.registry import DistributionKind, resolve
+
+if TYPE_CHECKING:
+    from gmhf.core.constraints import Constraint
+    from gmhf.core.domain import Domain
+
+__all__ = ["ContractError", "check_distribution", "check_domain", "check_statement"]
+
+#: KS statistic bound for samples against their own CDF: the 0.1% critical value, 1.95 / sqrt(n).
+KS_CRITICAL = 1.95
+#: Frequencies of discrete values must lie within this many binomial standard errors of exp(log_prob).
+FREQUENCY_SIGMAS = 5.0
+
+
+class ContractError(AssertionError):
+    """A plugin broke one or more contracts; `violations` lists each, with an example."""
+
+    def __init__(self, subject: str, violations: Sequence[str]) -> None:
+        self.subject = subject
+        self.violations = tuple(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(f"{subject} breaks {len(self.violations)} contract(s):\n{lines}")
+
+
+class Violations:
+    """Collects broken rules; `done()` raises them all at once."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.found: list[str] = []
+
+    def require(self, ok: bool, message: str | Callable[[], str]) -> bool:
+        """Record `message` unless `ok`; returns `ok` so later rules can depend on it."""
+        if not ok:
+            self.found.append(message() if callable(message) else message)
+        return ok
+
+    def done(self) -> None:
+        """Raise the collected violations, if any."""
+        if self.found:
+            raise ContractError(self.subject, self.found)
+
+
+def same(a: Tensor, b: Tensor, *, rtol: float = 0.0, atol: float = 0.0) -> bool:
+    """Equal shapes and values (NaN equal to NaN, infinities to themselves)."""
+    return a.shape == b.shape and bool(torch.isclose(a.to(DTYPE), b.to(DTYPE), rtol=rtol, atol=atol,
+                                                     equal_nan=True).all())
+
+
+def is_vector(value: Any, n: int) -> bool:
+    return isinstance(value, Tensor) and tuple(value.shape) == (n,)
+
+
+# ------------------------------------------------------------------ distributions
+
+
+def _calibration(dist: Any, draws: Tensor, v: Violations) -> None:
+    """Draws agree with the density: value frequencies, a KS test against the CDF, or the density's mass."""
+    n = len(draws)
+    values, counts = torch.unique(draws, return_counts=True)
+    if len(values) <= 64 and n >= 10 * len(values):  # discrete
+        p = dist.log_prob(values).exp()
+        v.require(float(p.sum()) <= 1 + 1e-6, f"`log_prob` gives the drawn values a total mass {float(p.sum()):.6g} > 1")
+        band = FREQUENCY_SIGMAS * torch.sqrt(p * (1 - p) / n) + 1.0 / n
+        off = ((counts / n - p).abs() > band).nonzero().flatten()
+        v.require(not len(off), lambda: f"value {float(values[off[0]]):g} is drawn {float(counts[off[0]]) / n:.4f} of "
+                  f"the time but exp(log_prob) is {float(p[off[0]]):.4f} (tolerance {FREQUENCY_SIGMAS:g} standard errors)")
+        return
+    ordered = draws.sort().values
+    try:
+        cdf = torch.as_tensor(dist.cdf(ordered), dtype=DTYPE)
+    except (AttributeError, TypeError, NotImplementedError, RuntimeError):
+        cdf = None
+    if cdf is not None:
+        steps = torch.arange(1, n + 1, dtype=DTYPE) / n
+        ks = float(torch.maximum(steps - cdf, cdf - (steps - 1.0 / n)).max())
+        v.require(ks <= KS_CRITICAL / math.sqrt(n), f"draws do not follow `cdf`: KS statistic {ks:.4f} > "
+                  f"{KS_CRITICAL / math.sqrt(n):.4f} (the 0.1% critical value for {n} draws)")
+        v.require(bool((cdf[1:] >= cdf[:-1]).all()) and bool(((cdf >= 0) & (cdf <= 1)).all()),
+                  "`cdf` is not non-decreasing within [0, 1]")
+        if hasattr(dist, "icdf"):
+            back = torch.as_tensor(dist.icdf(cdf), dtype=DTYPE)
+            worst = int((back - ordered).abs().argmax())
+            v.require(same(back, ordered, rtol=1e-6, atol=1e-9), lambda: f"`icdf(cdf(x))` is not x: "
+                      f"x = {float(ordered[worst]):.9g} comes back as {float(back[worst]):.9g}")
+        return
+    grid = torch.linspace(float(ordered[0]), float(ordered[-1]), 4097, dtype=DTYPE)
+    mass = float(torch.trapezoid(dist.log_prob(grid).exp(), grid))
+    v.require(0.97 <= mass <= 1.03, f"exp(log_prob) integrates to {mass:.4f} over the range of the draws; "
+              "expected about 1 (tolerance 0.03, for the tails beyond the draws and the trapezoid rule)")
+
+
+def check_distribution(factory: DistributionKind | Callable[..., Any] | str, args: Sequence[float], *,
+                       samples: int = 4000, seed: int = 0) -> None:
+    """Check a distribution plugin on one set of parameters.
+
+    Args:
+        factory: a `DistributionKind` (its `validate` and `support` are checked too), its factory
+            (`args -> distribution`), or a `"module:function"` string.
+        args: example parameters, as a spec would give them (level weights for a `named` kind).
+        samples: how many draws the statistical rules use.
+        seed: the seed of those draws.
+
+    Raises:
+        ContractError: every broken rule, with an example.
+    """
+    args = tuple(float(a) for a in args)
+    kind = factory if isinstance(factory, DistributionKind) else None
+    label = kind.name if kind is not None else getattr(factory, "__qualname__", str(factory))
+    v = Violations(f"distribution `{label}{args}`")
+    if kind is not None and kind.validate(args) is not None:
+        raise ContractError(v.subject, [f"the example parameters are invalid: {kind.validate(args)}"])
+    dist = kind.build(args) if kind is not None else resolve(factory)(args)
+    low, high = getattr(dist, "low", None), getattr(dist, "high", None)
+    if not v.require(isinstance(low, int | float) and isinstance(high, int | float) and low <= high,
+                     f"needs float attributes `low` <= `high`, got {low!r} and {high!r}"):
+        v.done()
+    assert isinstance(low, int | float) and isinstance(high, int | float)
+    if kind is not None:
+        s_low, s_high = kind.support(args)
+        v.require(s_low <= low and high <= s_high, f"`support(args)` = ({s_low:g}, {s_high:g}) does not contain "
+                  f"the distribution's [low, high] = [{low:g}, {high:g}]; `gmhf check` would reason from the wrong range")
+    state = torch.get_rng_state()
+    draws = dist.sample(samples, torch.Generator().manual_seed(seed))
+    v.require(torch.equal(state, torch.get_rng_state()), "`sample` used torch's global generator; draw every "
+              "random number from the `generator` argument")
+    if not v.require(is_vector(draws, samples) and draws.dtype == DTYPE,
+                     f"`sample({samples}, generator)` must return a float64 tensor [{samples}], got {draws!r:.80}"):
+        v.done()
+    outside = ~((draws >= low) & (draws <= high))
+    v.require(not bool(outside.any()), lambda: f"{int(outside.sum())} of {samples} draws leave the support "
+              f"[{low:g}, {high:g}], e.g. {float(draws[outside][0]):.6g}")
+    v.require(torch.equal(draws, dist.sample(samples, torch.Generator().manual_seed(seed))),
+              f"two draws with seed {seed} differ: sampling is not deterministic under a seed")
+    inside = draws[~outside]
+    logp = dist.log_prob(inside)
+    bad = ~torch.isfinite(logp) if isinstance(logp, Tensor) else torch.ones(1, dtype=torch.bool)
+    v.require(is_vector(logp, len(inside)) and not bool(bad.any()), lambda: "`log_prob` must be finite at "
+              f"draws inside the support, e.g. at {float(inside[bad][0]):.6g} it is {float(logp[bad][0])}")
+    beyond = [x for x in (low - 1 - abs(low), high + 1 + abs(high)) if math.isfinite(x)]
+    if beyond:
+        out = dist.log_prob(torch.tensor(beyond, dtype=DTYPE))
+        v.require(bool((out == -math.inf).all()), f"`log_prob` outside the support must be -inf, got "
+                  f"{out.tolist()} at {beyond}")
+    points = torch.cat([inside[:16], torch.tensor(beyond, dtype=DTYPE)])
+    batch = dist.log_prob(points)
+    single = torch.cat([dist.log_prob(points[i:i + 1]) for i in range(len(points))])
+    v.require(same(batch, single, rtol=1e-12), "`log_prob` of a batch differs from `log_prob` of its rows one by "
+              "one; a batched method must treat rows independently")
+    v.require(same(dist.log_prob(points.flip(0)), batch.flip(0), rtol=1e-12),
+              "`log_prob` of a row depends on the other rows of the batch")
+    if len(inside) == samples:
+        _calibration(dist, draws, v)
+    v.done()
+
+
+# ------------------------------------------------------------------ statements and domains
+
+
+def check_statement(cls: type[Constraint], specs: Sequence[str], *, domain: str | None = None,
+                    samples: int = 512, seed: int = 0) -> None:
+    """Check a statement kind (a `Constraint` subclass) on example specs that use its keyword.
+
+    The keyword must be registered in the current plugin host (use `using_plugins(your_plugin)` or
+    the `gmhf_plugins` fixture). For every statement of the keyword in every example: the module has
+    no parameters; `accepts` and `log_weight` give one result per row, equal one by one and under
+    any order of rows; `log_prob` is `log_weight` where accepted and `-inf` elsewhere; a hard kind
+    accepts every environment the spec samples; a soft kind stays below `max_log_weight()`; an
+    `expect`-like kind's `holds` is batch-independent on simulated data; the statement and the whole
+    spec go through `gmhf fmt` and back, and the formatted spec compiles to the same constraints.
+
+    Raises:
+        ContractError: every broken rule, with an example.
+    """
+    from gmhf.testing._statement_contract import check_statement_examples
+
+    v = Violations(f"statement kind {getattr(cls, '__name__', cls)!r}")
+    check_statement_examples(cls, list(specs), domain, samples, seed, v)
+    v.done()
+
+
+def check_domain(domain: Domain | str, *, samples: int = 64, seed: int = 0) -> None:
+    """Check a registered domain (an instance or its name).
+
+    Rules: its name, factors and observables are usable in specs (identifiers, not reserved words)
+    and `domain NAME` with every factor and observable round-trips through `gmhf fmt`; every source
+    is a registered distribution with valid parameters and mass inside the physical bounds; source
+    samples stay inside the bounds with finite `log_prob`, and a value past a bound gets `-inf`;
+    `simulate` is deterministic under a seed and leaves the global generator alone; `observe` gives
+    every declared observable, `[n]` for scalars and `[n, t]` for arrays, finite where the data is
+    `ok`; a row's data does not depend on the other rows (checked on `simulate` when it is
+    deterministic, else on `observe`).
+
+    Raises:
+        ContractError: every broken rule, with an example.
+    """
+    from gmhf.testing._domain_contract import check_domain_rules
+
+    name = domain if isinstance(domain, str) else getattr(domain, "name", repr(domain))
+    v = Violations(f"domain {name!r}")
+    check_domain_rules(domain, samples, seed, v)
+    v.done()
