@@ -37,6 +37,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/dsl.py
 	$(BIN)/python bench/ode.py
 	$(BIN)/python bench/cnode.py
+	$(BIN)/python bench/pytest_plugin.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results
