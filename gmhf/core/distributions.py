@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "Affine", "Beta", "Choice", "Distribution1D", "LogNormal", "Normal", "Truncated", "Uniform", "discretize",
+    "Affine", "Beta", "Choice", "Distribution1D", "EmptyTruncation", "LogNormal", "Normal", "Truncated", "Uniform",
+    "discretize",
     "truncate",
 ]
 
@@ -86,6 +87,13 @@ class Normal:
     def icdf(self, u: Tensor) -> Tensor:
         return self.mu + self.sigma * torch.special.ndtri(u)
 
+    def sf(self, x: Tensor) -> Tensor:
+        """1 − cdf, without the cancellation that loses an upper tail."""
+        return torch.special.ndtr((self.mu - x.to(DTYPE)) / self.sigma)
+
+    def isf(self, u: Tensor) -> Tensor:
+        return self.mu - self.sigma * torch.special.ndtri(u)
+
 
 class LogNormal:
     """exp(Normal(mu, sigma)): positive, for scale-like factors."""
@@ -109,6 +117,12 @@ class LogNormal:
 
     def icdf(self, u: Tensor) -> Tensor:
         return self.normal.icdf(u).exp()
+
+    def sf(self, x: Tensor) -> Tensor:
+        return self.normal.sf(x.to(DTYPE).clamp_min(1e-300).log()).masked_fill(x <= 0, 1.0)
+
+    def isf(self, u: Tensor) -> Tensor:
+        return self.normal.isf(u).exp()
 
 
 class Beta:
@@ -197,33 +211,47 @@ class Affine:
         return self.shift + self.scale * self.base.icdf(u)  # type: ignore[attr-defined]
 
 
+class EmptyTruncation(ValueError):
+    """A truncation interval that holds no probability mass of its distribution."""
+
+
 class Truncated:
     """`base` restricted to [low, high] and renormalised.
 
-    With a CDF: inverse-CDF sampling on [F(low), F(high)] (exact, one pass). Without: batched
-    rejection, drawing extra in proportion to the acceptance rate measured by a fixed-seed probe.
+    With a CDF: inverse-CDF sampling on [F(low), F(high)] (exact, one pass); in an upper tail,
+    where 1 − F rounds away what is left, through the survival function S = 1 − F instead, when
+    the base has one. Without a CDF: batched rejection, drawing extra in proportion to the
+    acceptance rate measured by a fixed-seed probe.
+
+    Raises:
+        EmptyTruncation: when no probability mass (representable in float64) lies in [low, high].
     """
 
     def __init__(self, base: Distribution1D, low: float, high: float) -> None:
         self.base = base
         self.low, self.high = max(low, base.low), min(high, base.high)
         self.exact = hasattr(base, "cdf") and hasattr(base, "icdf")
+        self.upper = False  # sampling through the survival function
         if self.exact:
-            bounds = base.cdf(torch.tensor([self.low, self.high], dtype=DTYPE))  # type: ignore[attr-defined]
-            self._u0, self._u1 = float(bounds[0]), float(bounds[1])
-            self.mass = self._u1 - self._u0
+            bounds = torch.tensor([self.low, self.high], dtype=DTYPE)
+            self._u0, self._u1 = (float(b) for b in base.cdf(bounds))  # type: ignore[attr-defined]
+            if self._u0 > 0.5 and hasattr(base, "sf") and hasattr(base, "isf"):
+                self.upper = True
+                self._u0, self._u1 = (float(b) for b in base.sf(bounds))  # S(low) >= S(high)
+                self.mass = self._u0 - self._u1
+            else:
+                self.mass = self._u1 - self._u0
         else:
             probe = base.sample(20_000, torch.Generator().manual_seed(0))
             self.mass = float(((probe >= self.low) & (probe <= self.high)).double().mean())
         if not self.mass > 0:
-            raise ValueError(f"no probability mass of the distribution lies in [{low}, {high}].")
+            raise EmptyTruncation(f"no probability mass of the distribution lies in [{low:g}, {high:g}] "
+                                  f"(none that float64 can represent)")
         self._log_mass = math.log(self.mass)
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         if self.exact:
-            u = self._u0 + (self._u1 - self._u0) * torch.rand(n, generator=generator, dtype=DTYPE)
-            x: Tensor = self.base.icdf(u)  # type: ignore[attr-defined]
-            return x.clamp(self.low, self.high)  # guard the last ulp of the inverse
+            return self.icdf(torch.rand(n, generator=generator, dtype=DTYPE))
         out: list[Tensor] = []
         have = 0
         while have < n:
@@ -238,10 +266,17 @@ class Truncated:
         return value.masked_fill(_outside(x, self.low, self.high), -math.inf)
 
     def cdf(self, x: Tensor) -> Tensor:
+        if self.upper:
+            return ((self._u0 - self.base.sf(x)) / self.mass).clamp(0, 1)  # type: ignore[attr-defined]
         return ((self.base.cdf(x) - self._u0) / self.mass).clamp(0, 1)  # type: ignore[attr-defined]
 
     def icdf(self, u: Tensor) -> Tensor:
-        return self.base.icdf(self._u0 + u * self.mass).clamp(self.low, self.high)  # type: ignore[attr-defined]
+        """The inverse CDF, clamped to the bounds to guard the last ulp of the base's inverse."""
+        if self.upper:
+            x: Tensor = self.base.isf(self._u0 - u * self.mass)  # type: ignore[attr-defined]
+        else:
+            x = self.base.icdf(self._u0 + u * self.mass)  # type: ignore[attr-defined]
+        return x.clamp(self.low, self.high)
 
 
 def truncate(base: Distribution1D, low: float, high: float) -> Distribution1D:

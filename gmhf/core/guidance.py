@@ -73,7 +73,7 @@ class Guidance(torch.nn.Module):
         self.domain = domain
         self.space = checked.space
         self.trust = checked.trust
-        self.marginals = {name: marginal(plan, registry) for name, plan in checked.factors.items()}
+        self.marginals = {name: self._marginal(plan, registry) for name, plan in checked.factors.items()}
         context = CompileContext(checked, registry)
         modules: list[Constraint] = []
         for located in checked.statements:
@@ -164,6 +164,17 @@ class Guidance(torch.nn.Module):
                                            "no sampled environment satisfies all `require`s together")],
                             self.checked.sources)
         self._log_z = math.log(float((weight.masked_fill(~ok, -math.inf)).exp().mean()))
+
+    def _marginal(self, plan: FactorPlan, registry: Registry) -> D.Distribution1D:
+        try:
+            return marginal(plan, registry)
+        except D.EmptyTruncation as error:  # a belief that puts (numerically) nothing inside its support
+            diagnostics = [Diagnostic.at(loc.path, loc.statement.span, f"`{plan.factor.name}`: {error}",
+                                         hint="the prior lies far outside the shifted support; move one toward "
+                                              "the other", statement=getattr(loc.statement, "keyword", None))
+                           for loc in plan.touched_by]
+            raise SpecError(diagnostics or [Diagnostic.at(self.checked.statements[0].path, None, str(error))],
+                            self.checked.sources) from None
 
     def _diagnostic(self, where: str) -> Diagnostic:
         for located in self.checked.statements:
