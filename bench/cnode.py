@@ -21,8 +21,13 @@ the SAME batch: B = 64 and 256 windows of 20 output points at spacing 0.1, drawn
   1e-8 (float64 copy of model and batch) before anything is timed;
 * torchdiffeq `odeint_adjoint`, same steps: the memory-saving peer (its gradient is the adjoint
   ODE's, not the discrete one, so it differs at the discretisation level);
-* sketches of changes to gmhf, each checked against gmhf's loss and gradients the same way: a
-  leaner field, a leaner RK4 loop, and the float64 grid ("speed-ups over gmhf's step" in the notes).
+* gmhf's previous path, `rk4(model.field(θ, start), …)` with autograd recording every op, checked
+  against the fused rollout the same way (the "before / now" column).
+
+gmhf's rollout (`gmhf.core.mlp_rk4`) is one autograd node with a hand-written reverse sweep, the
+normalisations folded into the first and last layers, the first layer's conditioning and time part
+computed once per stage time, and tanh evaluated as 2σ(2z) − 1 with the factors in the weights: the
+same function and the same discrete gradient (the checks below hold it to 1e-10 / 1e-8 in float64).
 
 Step count: the "RK4 steps" column shows what each path really integrates. (This bench found that a
 float32 grid, on which 0.1 is 0.10000000149, made rk4 split most intervals in two; rk4 now splits
@@ -74,7 +79,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from common import finite, footer, load_note, machine_info, text_table  # bench/common.py (run as a script)
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -103,6 +107,8 @@ GOAL = 2.0
 LOSS_TOLERANCE, GRAD_TOLERANCE = 1e-10, 1e-8
 NOISY = 0.25
 PROFILE_STEPS = 15
+#: gmhf's previous training path, kept as a row: the speed-up of the fused rollout over it.
+AUTOGRAD = "gmhf rk4 through model.field (autograd per op: the path before the fused rollout)"
 
 
 # ------------------------------------------------------------------------------------ problem
@@ -237,89 +243,11 @@ def tdq_adjoint(model: ConditionalNODE, b: Batch) -> Tensor:
     return model._loss(y.transpose(0, 1), b.target)
 
 
-# ------------------------------------------------------------------------------------ sketches of changes to gmhf
-
-
-def lean_field(model: ConditionalNODE, theta: Tensor, start: Tensor) -> Callable[[float, Tensor], Tensor]:
-    """`model.field` (forcing-frequency case), same function, fewer ops per evaluation.
-
-    Once per rollout: the state normalisation is folded into the first layer's weights, the output
-    scale into the last layer's, and the condition's share of the first layer (+ its bias) is one
-    [n, hidden] tensor. Per distinct time (k2 and k3 share one; k4 and the next k1 too): the time
-    features' share of the first layer. Per evaluation: addmm, tanh, (linear, tanh) x (depth-1), linear.
-    """
-    linears = [m for m in model.net if isinstance(m, torch.nn.Linear)]
-    first, middle, last = linears[0], linears[1:-1], linears[-1]
-    d, k = len(model._state), len(model._dynamics)
-    y_centre, y_half = model.loc[model._state], model.scale[model._state]
-    condition = (theta[:, model._dynamics] - model.loc[model._dynamics]) / model.scale[model._dynamics]
-    w_state = (first.weight[:, :d] / y_half).t()  # (y - c)/s @ W^T = y @ (W/s)^T - (c/s) @ W^T
-    base = torch.addmm(first.bias - (y_centre / y_half) @ first.weight[:, :d].t(), condition,
-                       first.weight[:, d:d + k].t())
-    w_time = first.weight[:, d + k:].t()
-    w_last, b_last = last.weight * y_half[:, None], last.bias * y_half
-    omega = theta[:, model._omega]
-    cache: dict[float, Tensor] = {}
-
-    def f(s: float | Tensor, y: Tensor) -> Tensor:
-        key = round(float(s), 12)
-        pre = cache.get(key)
-        if pre is None:
-            angle = omega * (start + s)
-            pre = torch.addmm(base, torch.stack((torch.cos(angle), torch.sin(angle)), -1), w_time)
-            if len(cache) > 2:
-                cache.pop(next(iter(cache)))
-            cache[key] = pre
-        h = torch.tanh(torch.addmm(pre, y, w_state))
-        for layer in middle:
-            h = torch.tanh(F.linear(h, layer.weight, layer.bias))
-        return F.linear(h, w_last, b_last)
-
-    return f
-
-
-def lean_rk4(f: Callable[[float, Tensor], Tensor], y0: Tensor, t: Tensor, *, step: float,
-             blowup: float) -> Solution:
-    """`gmhf.core.ode.rk4`, same steps and failure semantics, fewer ops.
-
-    Stage states by `torch.add(y, k, alpha=…)` (1 op, not 2), the update in 4 ops (not 7), the
-    outputs collected in a list and stacked once (not written into a NaN-filled tensor slice by
-    slice: each slice write is a CopySlices node whose backward copies the whole output gradient),
-    the NaN mask only when something failed, and the bound check in 4 ops (|y| <= bound is False for NaN).
-    """
-    times = t.tolist()
-    outputs, y, ok = [y0], y0, torch.ones(y0.shape[0], dtype=torch.bool)
-    failed_any, evaluations = False, 0
-    for i in range(len(times) - 1):
-        substeps = substeps_for(times[i + 1] - times[i], step)
-        h = (times[i + 1] - times[i]) / substeps
-        for j in range(substeps):
-            s = times[i] + j * h
-            k1 = f(s, y)
-            k2 = f(s + h / 2, torch.add(y, k1, alpha=h / 2))
-            k3 = f(s + h / 2, torch.add(y, k2, alpha=h / 2))
-            k4 = f(s + h, torch.add(y, k3, alpha=h))
-            y = torch.add(y, torch.add(k1 + k4, k2 + k3, alpha=2), alpha=h / 6)
-        evaluations += 4 * substeps
-        bad = ~(y.abs() <= blowup).all(-1) & ok
-        if bool(bad.any()):
-            failed_any, ok = True, ok & ~bad
-            y = torch.where(ok[:, None], y, torch.zeros_like(y))
-        outputs.append(torch.where(ok[:, None], y, math.nan) if failed_any else y)
-    return Solution(t=t, y=torch.stack(outputs, 1), ok=ok, failed=int((~ok).sum()), evaluations=evaluations)
-
-
-def sketch(field_: str, solver: str, grid: str) -> Loss:
-    """gmhf's training loss with the field, solver and grid dtype swapped for the leaner ones as named."""
-
-    def loss(model: ConditionalNODE, b: Batch) -> Tensor:
-        f = lean_field(model, b.theta, b.start) if field_ == "lean" else model.field(b.theta, b.start)
-        solve = lean_rk4 if solver == "lean" else rk4
-        solution = solve(f, b.y0, b.grid64 if grid == "float64" else b.grid, step=model.step, blowup=model.blowup)
-        ok = solution.ok
-        return model._loss(solution.y[ok], b.target[ok])
-
-    return loss
+def autograd_loss(model: ConditionalNODE, b: Batch) -> Tensor:
+    """gmhf's previous training path: `rk4(model.field(...))`, every op of every stage recorded by autograd."""
+    solution = rk4(model.field(b.theta, b.start), b.y0, b.grid, step=model.step, blowup=model.blowup)
+    ok = solution.ok
+    return model._loss(solution.y[ok], b.target[ok])
 
 
 @dataclass(frozen=True)
@@ -348,16 +276,8 @@ def paths(with_torchdiffeq: bool) -> list[Path_]:
             Path_("torchdiffeq odeint_adjoint rk4, gmhf's steps", "torchdiffeq-adjoint", tdq_adjoint,
                   note="adjoint gradient"),
         ]
-    base = "gmhf rk4 (rollout + _loss, as _train_step)"
-    out += [
-        Path_("sketch: lean field", "sketch", sketch("lean", "gmhf", "float32"), same_as=base),
-        Path_("sketch: lean rk4 loop", "sketch", sketch("gmhf", "lean", "float32"), same_as=base),
-        Path_("sketch: lean field + lean rk4", "sketch", sketch("lean", "lean", "float32"), same_as=base),
-        Path_("sketch: float64 grid (intended steps)", "sketch", sketch("gmhf", "gmhf", "float64"),
-              note="fewer steps: not the same loss"),
-        Path_("sketch: all three", "sketch", sketch("lean", "lean", "float64"),
-              same_as="sketch: float64 grid (intended steps)"),
-    ]
+    out.append(Path_(AUTOGRAD, "gmhf-autograd", autograd_loss, same_as=out[0].name,
+                     note="the same RK4 through model.field, autograd per op"))
     return out
 
 
@@ -384,25 +304,25 @@ def loss_and_grads(model: ConditionalNODE, b: Batch, path: Path_) -> tuple[float
         counters.append(Counted(rollout_field(model, theta, start)))
         return counters[-1]
 
-    global lean_field
-    plain_lean = lean_field
+    fused = [0]  # evaluations of the fused rollout, which does not call `field`
 
-    def counted_lean(model_: ConditionalNODE, theta: Tensor, start: Tensor) -> Counted:
-        counters.append(Counted(plain_lean(model_, theta, start)))
-        return counters[-1]
+    def counted_rollout(theta: Tensor, y0: Tensor, grid: Tensor, start: Tensor) -> Solution:
+        solution = ConditionalNODE.rollout(model, theta, y0, grid, start)
+        fused[0] += solution.evaluations
+        return solution
 
     model.field = counted_field  # type: ignore[method-assign]
-    lean_field = counted_lean  # type: ignore[assignment]
+    model.rollout = counted_rollout  # type: ignore[method-assign]
     try:
         model.zero_grad(set_to_none=True)
         loss = path.loss(model, b)
-        forward = sum(c.calls for c in counters)
+        forward = sum(c.calls for c in counters) + fused[0]
         loss.backward()
         backward = sum(c.calls for c in counters) - forward
     finally:
         model.field = field_  # type: ignore[method-assign]
         del model.field
-        lean_field = plain_lean
+        del model.rollout
     return float(loss.detach()), [p.grad.detach().clone() for p in model.parameters()], forward, backward
 
 
@@ -707,15 +627,13 @@ def ratios(rows: list[Row]) -> list[dict[str, Any]]:
             if not same:
                 continue
             best = min(same, key=lambda r: r.median)
-            own = here["torchdiffeq rk4, step_size h"]
-            lean, every = here["sketch: lean field + lean rk4"], here["sketch: all three"]
+            own, before = here["torchdiffeq rk4, step_size h"], here[AUTOGRAD]
             ratio = paired(best, gmhf_row)
             out.append({"batch": batch, "step": step, "gmhf_ms": gmhf_row.median * 1e3,
                         "torchdiffeq_same_steps": best.path, "torchdiffeq_same_steps_ms": best.median * 1e3,
                         "ratio_same_steps": ratio, "ratio_of_medians_same_steps": best.median / gmhf_row.median,
                         "ratio_vs_step_size": paired(own, gmhf_row),
-                        "ratio_lean_sketch_same_steps": paired(best, lean),
-                        "ratio_all_three_vs_step_size": paired(own, every),
+                        "speedup_over_autograd_path": paired(before, gmhf_row),
                         "goal": GOAL, "met": ratio >= GOAL})
     return out
 
@@ -723,13 +641,12 @@ def ratios(rows: list[Row]) -> list[dict[str, Any]]:
 def ratio_table(compared: list[dict[str, Any]]) -> str:
     """torchdiffeq / gmhf time per training step."""
     header = ["B", "h", "gmhf ms", "torchdiffeq best, same steps", "ms", "ratio (paired)", "of medians", "goal",
-              "met?", "vs step_size h", "lean sketch, same steps", "all three vs step_size h"]
+              "met?", "vs step_size h", "gmhf before (autograd path) / now"]
     cells = [[f"{c['batch']}", f"{c['step']:g}", f"{c['gmhf_ms']:.2f}", c["torchdiffeq_same_steps"],
               f"{c['torchdiffeq_same_steps_ms']:.2f}", f"{c['ratio_same_steps']:.2f}x",
               f"{c['ratio_of_medians_same_steps']:.2f}x", f">= {GOAL:g}x", "yes" if c["met"] else "NO",
-              f"{c['ratio_vs_step_size']:.2f}x", f"{c['ratio_lean_sketch_same_steps']:.2f}x",
-              f"{c['ratio_all_three_vs_step_size']:.2f}x"] for c in compared]
-    return text_table(header, cells, {0, 1, 2, 4, 5, 6, 9, 10, 11})
+              f"{c['ratio_vs_step_size']:.2f}x", f"{c['speedup_over_autograd_path']:.2f}x"] for c in compared]
+    return text_table(header, cells, {0, 1, 2, 4, 5, 6, 9, 10})
 
 
 def memory_table(rows: list[dict[str, Any]]) -> str:
@@ -773,24 +690,17 @@ def notes(rows: list[Row], verified: dict[tuple[int, float], dict[str, dict[str,
                          f"{adjoint['evaluations_backward']} in the backward pass (augmented-state vjp)")
     first = verified[(BATCHES[0], STEPS[0])]
     gm, own = first[rows[0].path], first.get("torchdiffeq rk4, step_size h")
-    intended = first["sketch: float64 grid (intended steps)"]
-    taken, wanted = gm["evaluations_forward"] // 4, WINDOW - 1
-    lines.append(f"step count: a {WINDOW}-point window at spacing {SPACING:g} with step {STEPS[0]:g} takes {taken} "
-                 f"RK4 steps in gmhf's training path" + ("" if taken == wanted else
-                 f", not {wanted} (a float32 grid splitting intervals in two; the float64 grid gives "
-                 f"{intended['evaluations_forward'] // 4})")
+    lines.append(f"step count: a {WINDOW}-point window at spacing {SPACING:g} with step {STEPS[0]:g} takes "
+                 f"{gm['evaluations_forward'] // 4} RK4 steps in gmhf's training path (intended: {WINDOW - 1})"
                  + (f"; torchdiffeq step_size h takes {own['evaluations_forward'] // 4}" if own else ""))
     by = {(r.batch, r.step, r.path): r for r in rows}
     for batch in BATCHES:
         for step in STEPS:
             base = by[(batch, step, rows[0].path)]
-            parts = [f"{name.removeprefix('sketch: ')} {paired(base, by[(batch, step, name)]):.2f}x"
-                     for name in ("sketch: lean field", "sketch: lean rk4 loop", "sketch: lean field + lean rk4",
-                                  "sketch: float64 grid (intended steps)", "sketch: all three")
-                     if (batch, step, name) in by]
             full = by.get((batch, step, "gmhf ConditionalNODE._train_step (whole: + draw, clip, Adam)"))
-            lines.append(f"speed-ups over gmhf's step (paired), B={batch} h={step:g}: " + ", ".join(parts)
-                         + (f"; whole _train_step takes {paired(full, base):.2f}x the forward+backward" if full else ""))
+            if full:
+                lines.append(f"B={batch} h={step:g}: the whole _train_step takes {paired(full, base):.2f}x the "
+                             "forward+backward")
     ok_memory = [m for m in memory if "error" not in m]
     if ok_memory:
         worst = max(m["resolution_bytes"] for m in ok_memory)
@@ -813,8 +723,8 @@ def notes(rows: list[Row], verified: dict[tuple[int, float], dict[str, dict[str,
     if mmapped and plain:
         lines.append(f"memory, window {max(MEMORY_WINDOWS)}: with glibc's mmap threshold at 64 KiB the same gmhf step peaks at "
                      f"{mmapped[0]['peak_added_bytes'] / 2**20:.0f} MiB instead of {plain[0]['peak_added_bytes'] / 2**20:.0f} "
-                     f"(saved for backward: {plain[0]['saved_for_backward_bytes'] / 2**20:.0f}): most of the gap is freed "
-                     "temporaries (pre-activations, stage states) that glibc keeps in its heap, not tensors alive")
+                     f"(saved for backward: {plain[0]['saved_for_backward_bytes'] / 2**20:.0f}): a peak that drops with "
+                     "the threshold is freed temporaries kept in glibc's heap; one that does not is tensors alive at once")
     for m in memory:
         if "error" in m:
             lines.append(f"memory {m['path']} window {m['window']}: failed: {m['error']}")

@@ -69,3 +69,12 @@ def test_view_renders_png_and_svg() -> None:
     png = domain.view(theta, data, 1)
     assert png.startswith(b"\x89PNG") and len(png) > 5_000
     assert b"<svg" in domain.view(theta, data, 0, fmt="svg")[:400]
+
+
+def test_simulate_with_adams_agrees_with_the_default_rk4() -> None:
+    """`method="adams"` (fused Adams–Bashforth–Moulton at its default step) matches the default RK4 to 1e-8."""
+    theta = gmhf.load(Duffing().truth_spec()).sample(16, seed=4).values
+    domain = Duffing()
+    rk4, adams = domain.simulate(theta), domain.simulate(theta, method="adams")
+    assert bool(adams["ok"].all()) and torch.equal(adams["t"], rk4["t"])
+    assert float((adams["x"] - rk4["x"]).abs().max()) < 1e-8 and float((adams["v"] - rk4["v"]).abs().max()) < 1e-8

@@ -110,16 +110,66 @@ def test_fit_trains_on_windows_and_validates_whole_trajectories(monkeypatch: pyt
     theta, grid, trajectories = _source(16, seed=2)
     lengths: dict[bool, set[int]] = {True: set(), False: set()}
 
-    def recording(f: object, y0: torch.Tensor, t: torch.Tensor, **options: float) -> object:
-        lengths[torch.is_grad_enabled()].add(len(t))
-        return rk4(f, y0, t, **options)
+    def recording(*args: object, **options: object) -> object:
+        plan = args[4]
+        lengths[torch.is_grad_enabled()].add(len(plan.outputs))  # type: ignore[attr-defined]
+        return mlp_rk4(*args, **options)
 
-    rk4 = cnode.rk4
-    monkeypatch.setattr(cnode, "rk4", recording)
+    mlp_rk4 = cnode.mlp_rk4
+    monkeypatch.setattr(cnode, "mlp_rk4", recording)
     report = _model(grid, hidden=8, seed=0).fit(trajectories, theta, steps=4, batch_size=4, window=5,
                                                 validate_every=2, progress=False)
     assert lengths == {True: {5}, False: {POINTS}}
     assert report.validation_steps == (2, 4) and report.steps == 4
+
+
+@pytest.mark.parametrize("forcing", ["omega", None])
+@pytest.mark.parametrize("step", [0.1, 0.04])
+def test_rollout_is_rk4_through_the_field_loss_and_gradients(forcing: str | None, step: float) -> None:
+    """The fused rollout gives `rk4(model.field)`'s values, loss and gradients (float64, to rounding)."""
+    theta, grid, trajectories = _source(12, seed=8)
+    model = ConditionalNODE(Duffing().space, Duffing.state_factors, t=grid, forcing_frequency=forcing, step=step,
+                            hidden=16, depth=3, seed=1).double()
+    with torch.no_grad():  # weights far from the small init, so every layer matters
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel()), dtype=p.dtype))
+    window, start = trajectories[:, 7:22], grid[7].expand(12).clone()
+    relative = grid[:15] - grid[0]
+    results = []
+    for fused in (True, False):
+        model.zero_grad()
+        if fused:
+            solution = model.rollout(theta, window[:, 0], relative, start)
+        else:
+            solution = cnode.rk4(model.field(theta, start), window[:, 0], relative, step=step, blowup=model.blowup)
+        loss = model._loss(solution.y, window)
+        loss.backward()
+        results.append((solution, loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (a, loss_a, grads_a), (b, loss_b, grads_b) = results
+    assert a.evaluations == b.evaluations and torch.allclose(a.y, b.y, rtol=0, atol=1e-12)
+    assert abs(float(loss_a - loss_b)) < 1e-12
+    assert all(torch.allclose(g, h, rtol=0, atol=1e-10) for g, h in zip(grads_a, grads_b, strict=True))
+
+
+def test_a_diverging_rollout_row_is_flagged_and_passes_no_gradient() -> None:
+    """A row that blows up is `ok` False and NaN; the others' loss and gradients are those of the others alone."""
+    theta, grid, trajectories = _source(6, seed=9)
+    model = _model(grid, hidden=8, seed=0).double()
+    wild = theta.clone()
+    wild[3, 5] = 1e4  # a start far beyond `blowup`
+    relative, start = grid[:10] - grid[0], torch.zeros(6, dtype=torch.float64)
+    y0 = wild[:, 5:7]
+    grads = []
+    for rows in ([0, 1, 2, 3, 4, 5], [0, 1, 2, 4, 5]):
+        model.zero_grad()
+        solution = model.rollout(wild[rows], y0[rows], relative, start[rows])
+        ok = solution.ok
+        model._loss(solution.y[ok], trajectories[rows][:, :10][ok]).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        if len(rows) == 6:
+            assert ok.tolist() == [True, True, True, False, True, True] and solution.failed == 1
+            assert bool(solution.y[3].isnan().all())
+    assert all(torch.allclose(g, h, rtol=0, atol=1e-12) for g, h in zip(*grads, strict=True))
 
 
 def test_fit_stops_early_when_validation_stalls() -> None:
