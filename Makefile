@@ -38,6 +38,8 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/ode.py
 	$(BIN)/python bench/cnode.py
 	$(BIN)/python bench/pytest_plugin.py
+	bash bench/peers/install.sh $(BIN)/python
+	$(BIN)/python bench/meta.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results
