@@ -65,7 +65,6 @@ import json
 import math
 import os
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
@@ -79,7 +78,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import finite, footer, load_note, machine_info, text_table  # bench/common.py (run as a script)
+from common import (  # bench/common.py (run as a script)
+    finite,
+    footer,
+    load_note,
+    machine_info,
+    peak_resident_bytes,
+    resident_bytes,
+    text_table,
+)
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -480,19 +487,6 @@ MEMORY_WORKERS = max(1, min(2, os.cpu_count() or 1))
 #: One more row at the longest window: glibc told to mmap every block of 64 KiB and up (one [256, 64]
 #: float32 activation), so that freed blocks go back to the system instead of staying in the heap.
 MMAP_ENV = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"}
-
-
-def resident_bytes() -> int:
-    """The process's resident set now."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def peak_resident_bytes() -> int:
-    """The address space's resident high-water mark (VmHWM); ru_maxrss where /proc has none."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def reset_peak() -> bool:

@@ -6,6 +6,7 @@ import importlib
 import math
 import os
 import platform
+import resource
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,16 @@ def footer(machine: dict[str, Any], seconds: float, results: Path) -> str:
     return (f"{machine['platform']}, {machine['cpu_model']}, Python {machine['python']}, torch {machine['torch']} "
             f"({machine['torch_threads']} thread), torchdiffeq {machine['torchdiffeq']}, {machine['cpus']} CPUs; "
             f"took {seconds:.0f} s; results in {results.relative_to(ROOT)}")
+
+
+def resident_bytes() -> int:
+    """The process's resident set now."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_resident_bytes() -> int:
+    """The resident high-water mark (VmHWM); ru_maxrss where /proc has none."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -59,7 +59,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import finite, footer, load_note, machine_info, text_table  # bench/common.py (run as a script)
+from common import (  # bench/common.py (run as a script)
+    finite,
+    footer,
+    load_note,
+    machine_info,
+    peak_resident_bytes,
+    resident_bytes,
+    text_table,
+)
 from torch import Tensor, nn
 
 from gmhf.core.learners import ANIL, MAML, FirstOrderMAML, Reptile, mlp
@@ -349,19 +357,6 @@ def ratios(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------ memory
-
-
-def resident_bytes() -> int:
-    """The process's resident set now."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def peak_resident_bytes() -> int:
-    """The resident high-water mark (VmHWM); ru_maxrss where /proc has none."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def release_free_heap() -> None:
