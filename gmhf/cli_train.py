@@ -25,11 +25,11 @@ RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_step
 
 def _hidden(value: str) -> tuple[int, ...]:
     try:
-        sizes = tuple(int(part) for part in value.split(",") if part.strip())
+        sizes = tuple(int(part) for part in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated layer widths such as 40,40; got {value!r}") from None
+        sizes = ()
     if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"expected comma-separated positive layer widths such as 40,40; got {value!r}")
+        raise UsageError(f"--hidden: expected comma-separated positive layer widths such as 40,40; got {value!r}.")
     return sizes
 
 

@@ -204,3 +204,51 @@ def test_learners_refuse_the_wrong_kind_of_task() -> None:
         MAML(mlp(2, 3)).backward(blob_tasks(2))
     with pytest.raises(UsageError, match="matches no parameter"):
         MAML(mlp(1, 1), adapt=["head"])
+
+
+def test_nan_in_an_invalid_task_does_not_reach_the_gradient() -> None:
+    batch = regression_tasks(3)
+    poisoned = TaskBatch(batch.support_x, batch.support_y.clone(), batch.query_x, batch.query_y.clone(),
+                         batch.theta, torch.tensor([True, False, True]))
+    poisoned.support_y[1] = float("nan")
+    poisoned.query_y[1] = float("nan")
+    for make in (lambda n: MAML(n, inner_lr=INNER_LR, inner_steps=STEPS),
+                 lambda n: Reptile(n, inner_lr=INNER_LR, inner_steps=STEPS)):
+        clean, dirty = model(), model()
+        make(clean).backward(batch.select(torch.tensor([0, 2])))
+        assert torch.isfinite(make(dirty).backward(poisoned))
+        assert_close(grads(dirty), grads(clean), rtol=1e-12)
+    nothing = TaskBatch(*(getattr(batch, k) for k in ("support_x", "support_y", "query_x", "query_y", "theta")),
+                        torch.zeros(3, dtype=torch.bool))
+    assert torch.isnan(MAML(model()).backward(nothing))  # no valid task: a loop skips the step
+
+
+def test_frozen_parameters_stay_fixed_on_the_fast_path() -> None:
+    fast, generic = model(), Residual(model())
+    fast[0].weight.requires_grad_(False)
+    generic.inner[0].weight.requires_grad_(False)
+    batch = regression_tasks()
+    MAML(fast, inner_lr=INNER_LR, inner_steps=STEPS).backward(batch)
+    MAML(generic, inner_lr=INNER_LR, inner_steps=STEPS).backward(batch)
+    assert fast[0].weight.grad is None
+    assert_close([p.grad for p in fast.parameters() if p.requires_grad],  # type: ignore[misc]
+                 [p.grad for p in generic.parameters() if p.requires_grad], rtol=1e-10)  # type: ignore[misc]
+
+
+def test_modules_that_cannot_run_per_task_are_refused() -> None:
+    with pytest.raises(UsageError, match="BatchNorm1d in training mode"):
+        MAML(nn.Sequential(nn.Linear(1, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)))
+    with pytest.raises(UsageError, match="Dropout in training mode"):
+        Reptile(nn.Sequential(nn.Linear(1, 4), nn.Dropout(0.1), nn.Linear(4, 1)))
+    with pytest.raises(UsageError, match="the model's parameters are torch.float32"):
+        MAML(mlp(1, 1)).backward(regression_tasks())  # float64 tasks
+
+
+def test_protonet_counts_classes_of_the_query_too() -> None:
+    batch = blob_tasks(2, ways=3)
+    keep = batch.support_y < 2  # the support lacks class 2, the query has it
+    support_x = batch.support_x[keep].reshape(2, -1, 2)
+    support_y = batch.support_y[keep].reshape(2, -1)
+    losses = ProtoNet(mlp(2, 4)).task_losses(TaskBatch(support_x, support_y, batch.query_x, batch.query_y,
+                                                      batch.theta, batch.valid))
+    assert torch.isinf(losses).all()  # class 2 can never win: an infinite loss, which a training loop skips

@@ -18,7 +18,7 @@ import gmhf
 from gmhf.core.learners import MAML, mlp
 from gmhf.core.runs import TrainConfig, Trainer
 from gmhf.core.tasks import TaskPool
-from gmhf.errors import GmhfError
+from gmhf.errors import GmhfError, UsageError
 
 SPEC = "examples/specs/sinusoid.guide"
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,14 +124,28 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_with_a_checkpoint(tmp_path: Pa
     assert (tmp_path / "run" / "checkpoints" / "step-00000003.pt").exists()
 
 
-def test_an_interrupt_writes_a_checkpoint(tmp_path: Path) -> None:
-    def interrupt(step: int, line: dict[str, Any]) -> None:
-        if step == 4:
-            raise KeyboardInterrupt
+def test_ctrl_c_mid_step_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT arrives inside step 6's backward: step 6 completes, is checkpointed, and the run resumes exactly."""
+    whole = Trainer(small(), tmp_path / "whole")
+    whole.run()
+    trainer = Trainer(small(), tmp_path / "run")
+    backward, calls = trainer.learner.backward, {"n": 0}
 
+    def interrupted(batch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return backward(batch)
+
+    monkeypatch.setattr(trainer.learner, "backward", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(small(), tmp_path / "run", on_step=interrupt).run()
-    assert Trainer.resume(tmp_path / "run").step == 4
+        trainer.run()
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.step == 6
+    resumed.run()
+    assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == (tmp_path / "whole" / "metrics.jsonl").read_bytes()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was put back
 
 
 @pytest.mark.slow
@@ -183,3 +197,23 @@ def test_train_command(tmp_path: Path) -> None:
     wrong = runner.invoke(cli, ["train", SPEC, "--run", str(tmp_path / "proto"), "--learner", "protonet"])
     assert "needs integer class labels" in str(wrong.exception)
     assert not (tmp_path / "proto").exists()  # refused before the run directory was made
+
+
+def test_a_truth_of_another_domain_is_refused_before_the_run_exists(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="truth spec is about domain 'duffing'"):
+        Trainer(small(truth="examples/specs/duffing.guide"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path: Path) -> None:
+    Trainer(small(steps=20), tmp_path / "run").run()  # checkpoints at 10 and 20 (the final one)
+    (tmp_path / "run" / "checkpoints" / "step-00000020.pt").write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="resuming from step 10"):
+        assert Trainer.resume(tmp_path / "run").step == 10
+
+
+def test_stale_checkpoints_without_a_config_are_not_reused(tmp_path: Path) -> None:
+    Trainer(small(steps=10), tmp_path / "run").run()
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(UsageError, match="holds checkpoints of an earlier run"):
+        Trainer(small(), tmp_path / "run")

@@ -52,10 +52,13 @@ class RunDirectory:
         if self.config.exists():
             raise UsageError(f"{self.path} already holds a run; resume it with --resume or choose another "
                              f"run directory.")
+        if self.steps():
+            raise UsageError(f"{self.checkpoints} holds checkpoints of an earlier run (its config.json is gone); "
+                             f"remove them or choose another run directory.")
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.config, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
-        for log in (self.metrics, self.timings):
+        for log in (self.metrics, self.timings):  # before config.json: a run that has a config has its logs
             log.write_bytes(b"")
+        atomic_write(self.config, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
 
     def read_config(self) -> dict[str, Any]:
         """The run's config as written by `create`."""
@@ -76,7 +79,9 @@ class RunDirectory:
     def truncate_logs(self, sizes: dict[str, int]) -> None:
         """Cut the logs back to the lengths a checkpoint recorded."""
         for name, path in (("metrics", self.metrics), ("timings", self.timings)):
-            with open(path, "r+b") as f:
+            if not path.exists() and int(sizes[name]):
+                raise GmhfError(f"{path} is missing, so the run cannot be resumed with its metrics intact.")
+            with open(path, "a+b") as f:
                 f.truncate(int(sizes[name]))
 
     def save(self, step: int, state: dict[str, Any]) -> Path:
@@ -100,15 +105,27 @@ class RunDirectory:
         return sorted(int(m.group(1)) for p in self.checkpoints.iterdir() if (m := CHECKPOINT.fullmatch(p.name)))
 
     def load_latest(self) -> dict[str, Any] | None:
-        """The newest checkpoint, loaded tensors-only (`weights_only=True`); None before the first."""
+        """The newest readable checkpoint, loaded tensors-only (`weights_only=True`); None before the first.
+
+        Checkpoints are renamed into place whole, so an unreadable one was damaged afterwards (a full
+        disk, a copy cut short); the one before it is used then, with a warning.
+        """
+        import warnings
+
         import torch
 
-        steps = self.steps()
-        if not steps:
-            return None
-        path = self.checkpoints / f"step-{steps[-1]:08d}.pt"
-        try:
-            state: dict[str, Any] = torch.load(path, weights_only=True)
-        except Exception as error:  # a checkpoint is only ever renamed into place whole
-            raise GmhfError(f"cannot read checkpoint {path}: {error}") from error
-        return state
+        problems = []
+        for step in reversed(self.steps()):
+            path = self.checkpoints / f"step-{step:08d}.pt"
+            try:
+                state: dict[str, Any] = torch.load(path, weights_only=True)
+            except Exception as error:  # whatever torch raises for a damaged file
+                problems.append(f"{path}: {error}")
+                continue
+            if problems:
+                warnings.warn(f"skipped unreadable checkpoints ({'; '.join(problems)}); resuming from step {step}",
+                              stacklevel=2)
+            return state
+        if problems:
+            raise GmhfError(f"no checkpoint of {self.path} can be read: {'; '.join(problems)}")
+        return None

@@ -9,10 +9,13 @@ one that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,7 +89,7 @@ def build_learner(name: str, model: torch.nn.Module, options: dict[str, Any]) ->
                          f"(registered: {', '.join(sorted(learners))}).")
     try:
         learner: MetaLearner = resolve(learners[name])(model, **options)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:  # an unknown or ill-typed option
         raise UsageError(f"learner {name!r}: {error}") from error
     return learner
 
@@ -109,6 +112,9 @@ class Trainer:
         self.on_step = on_step
         self.guidance = load(config.spec)
         self.truth, self.truth_name = self._truth(self.guidance)
+        if self.truth.domain.name != self.guidance.domain.name:
+            raise UsageError(f"the truth spec is about domain {self.truth.domain.name!r} but the spec trains on "
+                             f"{self.guidance.domain.name!r}; the deployment loss needs tasks of the same domain.")
         seeds = torch.Generator().manual_seed(config.seed)
         model_seed, pool_seed, eval_seed = (int(s) for s in torch.randint(0, 2**62, (3,), generator=seeds))
         self.pool = TaskPool(self.guidance, size=config.pool_size, support=config.support, query=config.query,
@@ -122,6 +128,8 @@ class Trainer:
         options = {"tasks_per_chunk": config.tasks_per_chunk, **config.learner_options}
         if integer and config.learner != "protonet":
             options.setdefault("loss", "cross_entropy")
+        elif integer:
+            options.setdefault("ways", ways)
         self.model = build_model(self.pool.inputs.shape[-1], outputs, config,
                                  torch.Generator().manual_seed(model_seed))
         self.learner = build_learner(config.learner, self.model, options)
@@ -224,11 +232,15 @@ class Trainer:
         return line
 
     def run(self) -> TrainResult:
-        """Train to `config.steps`, checkpointing on schedule; a Ctrl-C checkpoints before it stops."""
+        """Train to `config.steps`, checkpointing on schedule.
+
+        A Ctrl-C (SIGINT) lets the current step finish, then checkpoints and raises
+        KeyboardInterrupt: a checkpoint is only ever taken between steps, so resuming stays exact.
+        """
         config = self.config
         if self.finished is not None:
             return TrainResult(self.step, self.skipped, self.finished)
-        try:
+        with _interrupts_between_steps() as interrupted:
             while self.step < config.steps:
                 line = self.train_step()
                 if config.eval_every and self.step % config.eval_every == 0 and self.step < config.steps:
@@ -242,12 +254,35 @@ class Trainer:
                                     f"non-finite loss or gradient ({self.skipped} skipped in all); lower the "
                                     f"outer learning rate or inner_lr. A checkpoint was written to "
                                     f"{self.directory.checkpoints}.")
-                if self.step % config.checkpoint_every == 0:
+                if self.step % config.checkpoint_every == 0 or interrupted():
                     self.checkpoint()
-        except KeyboardInterrupt:
-            self.checkpoint()
-            raise
+                if interrupted():
+                    raise KeyboardInterrupt
         self.finished = self.deployment()
         self.directory.log({"step": self.step, "deployment": self.finished})
         self.checkpoint()
         return TrainResult(self.step, self.skipped, self.finished)
+
+
+@contextlib.contextmanager
+def _interrupts_between_steps() -> Iterator[Callable[[], bool]]:
+    """Turn SIGINT into a flag that the training loop reads between steps (main thread only).
+
+    A second Ctrl-C before the step ends interrupts at once, as usual (the last periodic
+    checkpoint is still whole), so a step that hangs can always be left.
+    """
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: bool(caught)
+    finally:
+        signal.signal(signal.SIGINT, previous)

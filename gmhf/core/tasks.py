@@ -141,10 +141,11 @@ class TaskPool:
         started = time.perf_counter()
         seed = int(torch.randint(0, 2**62, (), generator=self.generator))
         environments = generate(self.guidance, self.size, seed=seed, **self.simulate_options)
-        self.theta = environments.theta.values
-        inputs, targets = self.guidance.domain.examples(self.theta, environments.data)
-        self.inputs = inputs.to(self.dtype)
-        self.targets = targets.to(self.dtype) if targets.is_floating_point() else targets
+        theta = environments.theta.values
+        inputs, targets = self.guidance.domain.examples(theta, environments.data)
+        # assigned together at the end: an interrupt mid-refresh leaves the previous pool whole
+        self.theta, self.inputs = theta, inputs.to(self.dtype)
+        self.targets = targets.to(self.dtype) if targets.is_floating_point() else targets.long()
         self.draws = 0
         self.refreshes += 1
         self.seconds_generating += time.perf_counter() - started

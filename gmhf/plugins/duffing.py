@@ -118,7 +118,7 @@ class Duffing(Domain):
         }
 
     def examples(self, theta: torch.Tensor, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One-step dynamics: from (t / horizon, x, v) at a grid time, the slope to the next one.
+        """One-step dynamics: from (elapsed fraction of the horizon, x, v) at a grid time, the slope to the next.
 
         Targets are ((x[i+1] − x[i]) / Δt, (v[i+1] − v[i]) / Δt): a few transitions of a new
         oscillator must reveal its damping, stiffness and forcing for the model to predict the rest.
@@ -128,7 +128,8 @@ class Duffing(Domain):
         x, v = data["x"], data["v"]
         t = data["t"].to(x.dtype)
         dt = (t[1:] - t[:-1])[None]
-        inputs = torch.stack([(t[:-1] / t[-1]).expand_as(x[:, :-1]), x[:, :-1], v[:, :-1]], -1)
+        elapsed = (t[:-1] - t[0]) / (t[-1] - t[0])
+        inputs = torch.stack([elapsed.expand_as(x[:, :-1]), x[:, :-1], v[:, :-1]], -1)
         targets = torch.stack([(x[:, 1:] - x[:, :-1]) / dt, (v[:, 1:] - v[:, :-1]) / dt], -1)
         return inputs, targets
 

@@ -9,6 +9,7 @@ is processed in pieces whose gradients add up to the gradient of the whole batch
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -71,6 +72,10 @@ class MetaLearner(abc.ABC):
     def check_batch(self, batch: TaskBatch) -> None:
         """Refuse targets the loss cannot use (real targets for a classifier, or the reverse)."""
         integer = not batch.support_y.is_floating_point()
+        dtype = next((p.dtype for p in self.model.parameters()), batch.support_x.dtype)
+        if batch.support_x.dtype != dtype:
+            raise UsageError(f"the tasks' inputs are {batch.support_x.dtype} but the model's parameters are {dtype}; "
+                             f"convert one of them (TaskBatch.to, model.to).")
         if self.loss == "cross_entropy" and not integer:
             raise UsageError(f"{self.name} with a cross-entropy loss needs integer class labels; "
                              f"these tasks have real targets (a regression domain).")
@@ -85,17 +90,19 @@ class MetaLearner(abc.ABC):
     def backward(self, batch: TaskBatch) -> Tensor:
         """Add the meta-gradient of the batch's mean query loss to `.grad`; return that loss.
 
-        The mean is over valid tasks. With `tasks_per_chunk`, each chunk's share is backpropagated
+        The mean is over valid tasks (invalid ones are left out before anything is computed, so
+        their data cannot reach the gradient). With `tasks_per_chunk`, each chunk's share is backpropagated
         on its own, so the accumulated gradient is the whole batch's (up to float rounding).
         """
         self.check_batch(batch)
-        valid = max(int(batch.valid.sum()), 1)
-        total = torch.zeros(())
+        if not bool(batch.valid.any()):
+            return torch.full((), math.nan)  # nothing to learn from: a training loop counts a skipped step
+        batch = batch.select(batch.valid)  # dropped, not masked: 0 · NaN would still reach the gradient
+        total = torch.zeros((), dtype=batch.query_x.dtype)
         for chunk in batch.chunks(self.tasks_per_chunk):
-            losses = self.task_losses(chunk)
-            share = torch.where(chunk.valid, losses, torch.zeros_like(losses)).sum() / valid
+            share = self.task_losses(chunk).sum() / len(batch)
             share.backward()
-            total += share.detach()
+            total = total + share.detach()
         return total
 
     @abc.abstractmethod

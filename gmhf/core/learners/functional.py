@@ -18,6 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from gmhf.errors import UsageError
+
 __all__ = ["Forward", "batched_forward", "expand", "inner_sgd", "single_task_copy", "task_losses"]
 
 #: (weights by name, some with a leading task dimension; inputs `[B, N, ·]`) -> outputs `[B, N, ·]`
@@ -28,6 +30,13 @@ _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.Leaky
 
 def batched_forward(model: nn.Module) -> Forward:
     """A forward pass over a batch of tasks, each with its own (or the shared) weights."""
+    for module in model.modules():
+        per_batch = isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training
+        random = isinstance(module, nn.modules.dropout._DropoutNd) and module.training and module.p > 0
+        if per_batch or random:
+            raise UsageError(f"the model has a {type(module).__name__} in training mode; the inner loop runs each "
+                             f"task's copy of the model under torch.func.vmap, where batch statistics and random "
+                             f"masks are not per task. Call .eval() on that module or leave it out.")
     shapes = {k: v.ndim for k, v in model.named_parameters()}
     buffers = dict(model.named_buffers())
     if isinstance(model, nn.Sequential) and not buffers and all(
@@ -47,7 +56,8 @@ def _sequential_forward(model: nn.Sequential) -> Forward:
     def run(weights: dict[str, Tensor], x: Tensor) -> Tensor:
         for name, layer in plan:
             if isinstance(layer, nn.Linear):
-                w, b = weights[f"{name}.weight"], weights.get(f"{name}.bias")
+                # a frozen parameter is not among the weights: the layer's own tensor serves
+                w, b = weights.get(f"{name}.weight", layer.weight), weights.get(f"{name}.bias", layer.bias)
                 if w.ndim == 3:
                     x = torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(
                         b.unsqueeze(1) if b.ndim == 2 else b, x, w.transpose(1, 2))

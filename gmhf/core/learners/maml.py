@@ -106,4 +106,6 @@ class ANIL(MAML):
     name = "anil"
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
-        super().__init__(model, **{"adapt": options.pop("adapt", None) or head_names(model), **options})
+        if options.get("adapt") is None:
+            options["adapt"] = head_names(model)
+        super().__init__(model, **options)

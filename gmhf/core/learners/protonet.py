@@ -6,6 +6,7 @@ batch of tasks is a few batched tensor operations: no inner loop, no vmap.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -67,12 +68,12 @@ class ProtoNet(MetaLearner):
         super().__init__(model, loss=loss, tasks_per_chunk=tasks_per_chunk)
         self.ways = ways
 
-    def _ways(self, labels: Tensor) -> int:
-        return self.ways if self.ways is not None else int(labels.max()) + 1
+    def _ways(self, *labels: Tensor) -> int:
+        return self.ways if self.ways is not None else max(int(x.max()) for x in labels) + 1
 
     def task_losses(self, batch: TaskBatch) -> Tensor:
         """Query cross-entropy per task `[B]`, differentiable in the embedding network."""
-        ways = self._ways(batch.support_y)
+        ways = self._ways(batch.support_y, batch.query_y)
         b, s = batch.support_x.shape[:2]
         q = batch.query_x.shape[1]
         embedded = self.model(torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)).reshape(b, s + q, -1)
@@ -91,7 +92,7 @@ class ProtoNet(MetaLearner):
         """A classifier with this task's prototypes."""
         with torch.no_grad():
             means, present = prototypes(self.model(support_x)[None], support_y[None], self._ways(support_y))
-        return PrototypeClassifier(self.model, means[0], present[0]).eval()
+        return PrototypeClassifier(copy.deepcopy(self.model), means[0], present[0]).eval()
 
     def options(self) -> dict[str, Any]:
         return {"ways": self.ways, **super().options()}

@@ -7,6 +7,7 @@ other optimiser can be used on the same direction.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -57,19 +58,18 @@ class Reptile(MetaLearner):
     def backward(self, batch: TaskBatch) -> Tensor:
         """Add θ − mean(φ) over valid tasks to `.grad`; return the mean adapted query loss."""
         self.check_batch(batch)
-        valid = max(int(batch.valid.sum()), 1)
+        if not bool(batch.valid.any()):
+            return torch.full((), math.nan)  # nothing to learn from: a training loop counts a skipped step
+        batch = batch.select(batch.valid)  # dropped, not masked: 0 · NaN is still NaN
         params = self.params()
-        total = torch.zeros(())
+        total = torch.zeros((), dtype=batch.query_x.dtype)
         for chunk in batch.chunks(self.tasks_per_chunk):
             fast = self._adapt(chunk.support_x, chunk.support_y, self.inner_steps)
-            weight = chunk.valid.to(next(iter(params.values())).dtype)
             for name, value in params.items():
-                moved = (value.detach() - fast[name]) * weight.reshape(-1, *([1] * value.ndim))
-                step = moved.sum(0) / valid
+                step = (value.detach() - fast[name]).sum(0) / len(batch)
                 value.grad = step if value.grad is None else value.grad + step
             with torch.no_grad():
-                losses = task_losses(self.forward, self.loss, fast, chunk.query_x, chunk.query_y)
-            total += torch.where(chunk.valid, losses, torch.zeros_like(losses)).sum() / valid
+                total = total + task_losses(self.forward, self.loss, fast, chunk.query_x, chunk.query_y).sum() / len(batch)
         return total
 
     def evaluate(self, batch: TaskBatch, steps: int | None = None) -> Tensor:
