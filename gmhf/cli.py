@@ -16,9 +16,8 @@ from typing import Any
 
 import click
 
+from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
-
-EPILOG = "Exit codes: 0 ok, 1 findings in the input, 2 usage, 3 internal error, 4 plugin failure (strict mode)."
 
 
 class _Group(click.Group):

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import UsageError
-
-EPILOG = "Exit codes: 0 ok, 1 findings in the input, 2 usage, 3 internal error, 4 plugin failure (strict mode)."
 
 #: Options that shape a run; with --resume the saved config decides them, so they may not be given.
 RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_steps", "inner_lr", "outer_lr",
@@ -34,8 +34,6 @@ def _hidden(value: str) -> tuple[int, ...]:
 
 
 def _progress_wanted() -> bool:
-    import sys
-
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ExitCode", "GmhfError", "PluginError", "UsageError"]
+__all__ = ["EXIT_CODES_EPILOG", "ExitCode", "GmhfError", "PluginError", "UsageError"]
+
+#: The line every `gmhf` command's --help ends with.
+EXIT_CODES_EPILOG = ("Exit codes: 0 ok, 1 findings in the input, 2 usage, 3 internal error, 4 plugin failure "
+                     "(strict mode).")
 
 
 class ExitCode(enum.IntEnum):

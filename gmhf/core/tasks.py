@@ -59,6 +59,10 @@ class TaskBatch:
         return TaskBatch(self.support_x[index], self.support_y[index], self.query_x[index],
                          self.query_y[index], self.theta[index], self.valid[index])
 
+    def valid_only(self) -> TaskBatch:
+        """The valid tasks alone: dropped, not masked, since 0 · NaN would still reach a gradient."""
+        return self if bool(self.valid.all()) else self.select(self.valid)
+
     def chunks(self, size: int | None) -> Iterator[TaskBatch]:
         """Consecutive pieces of at most `size` tasks (all of them at once for None)."""
         if size is None or size >= len(self):

@@ -97,8 +97,7 @@ class MetaLearner(abc.ABC):
         self.check_batch(batch)
         if not bool(batch.valid.any()):
             return torch.full((), math.nan)  # nothing to learn from: a training loop counts a skipped step
-        if not bool(batch.valid.all()):
-            batch = batch.select(batch.valid)  # dropped, not masked: 0 · NaN would still reach the gradient
+        batch = batch.valid_only()
         total = torch.zeros((), dtype=batch.query_x.dtype)
         for chunk in batch.chunks(self.tasks_per_chunk):
             share = self.task_losses(chunk).sum() / len(batch)

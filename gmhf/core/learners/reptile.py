@@ -60,8 +60,7 @@ class Reptile(MetaLearner):
         self.check_batch(batch)
         if not bool(batch.valid.any()):
             return torch.full((), math.nan)  # nothing to learn from: a training loop counts a skipped step
-        if not bool(batch.valid.all()):
-            batch = batch.select(batch.valid)  # dropped, not masked: 0 · NaN is still NaN
+        batch = batch.valid_only()
         params = self.params()
         total = torch.zeros((), dtype=batch.query_x.dtype)
         for chunk in batch.chunks(self.tasks_per_chunk):
