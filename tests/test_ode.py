@@ -172,3 +172,16 @@ def test_fused_duffing_adams_on_short_grids() -> None:
         grid = torch.linspace(0, 0.1 * (points - 1), points, dtype=torch.float64)
         exact = duffing_rk4(theta, grid, step=0.001).y
         assert (duffing_adams(theta, grid, step=0.1).y - exact).abs().max() < 1e-6
+
+
+def test_fused_duffing_adams_ring_equals_full_history() -> None:
+    """Several steps per output (a ring of recent rows, outputs copied out) take the very steps of one step per
+    output on the finer grid (every row kept): same values at the shared times, over many ring turns."""
+    from gmhf.plugins.duffing_adams import duffing_adams
+
+    theta = gmhf.load("domain duffing").sample(16, seed=3).values
+    theta[5, 2], theta[5, 3], theta[5, 5] = -1.0, 2.0, 2.5  # and a blow-up, found by both
+    coarse, fine = (torch.linspace(0, 30, points, dtype=torch.float64) for points in (151, 301))
+    ring, full = duffing_adams(theta, coarse, step=0.1), duffing_adams(theta, fine, step=0.1)
+    assert ring.ok.tolist() == full.ok.tolist() and ring.failed == 1
+    assert torch.allclose(ring.y, full.y[:, ::2], rtol=0, atol=1e-12, equal_nan=True)
