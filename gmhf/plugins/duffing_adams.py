@@ -4,17 +4,18 @@ Eager torch on a CPU pays a few µs per op and a few ns per element, so a solver
 per output interval. RK4 needs four evaluations a step plus the stage sums (about 30 ops), and on
 the shifted target box one step per output interval is not accurate enough. A linear multistep
 method reuses the past: predict from the last `order` derivatives (Adams–Bashforth), evaluate,
-correct (Adams–Moulton), evaluate again — 10 ops a step, and at order 8 one step per output
+correct (Adams–Moulton), evaluate again — 11 ops a step, and at order 8 one step per output
 interval keeps the error near 1e-5 on the source and target boxes (measured in bench/ode.py).
 
-The layout makes the history sums single BLAS calls: each step's row of one buffer holds
-(x, v, a) for the whole batch, so the derivative (v, a) of the state (x, v) is a contiguous slice,
-and a window of `order` past rows is a strided matrix. One `addmm` gives both the predictor and the
-history part of the corrector, and one `add` corrects x and v together. At one step per output
-interval the rows are the outputs (no copies: `y` is a view of them). The forcing γcos(ωt) and the
-blow-up check are done a block of steps at a time, on rows still in cache: at B = 8,192 the solver
-is bound by memory traffic more than by op count, and a pass over the whole output afterwards
-cost as much as a tenth of the solve.
+The layout makes the history sums BLAS calls: each step's row of the state buffer holds (x, v)
+for the whole batch and a ring holds the accelerations, so a window of `order` past v (or a) is a
+strided matrix, and one `addmm` gives x's (or v's) predictor together with the history part of its
+corrector. One `add` then corrects x and v together. At one step per output interval the state rows
+are the outputs themselves (no copies; `y` is a view of them). The forcing γcos(ωt) and the blow-up
+check are done a block of steps at a time, on rows still in cache. At B = 8,192 memory is what
+costs: a pass over the whole output afterwards took a tenth of the solve, and buffers above glibc's
+32 MiB mmap ceiling are returned to the kernel and page-faulted afresh on every call (a third of
+the solve on the benchmark machine), so nothing but the output is that large.
 
 Stability shrinks with order: with |hλ| up to about 0.45 (the target box's stiffest oscillators at
 h ≈ 0.1) order 10 already diverged, order 8 did not. Rows are independent (a non-finite trajectory
@@ -85,25 +86,22 @@ def duffing_adams(theta: Tensor, t: Tensor, *, step: float = 0.1, order: int = O
     warm = min(order, steps + 1)  # rows filled by RK4 before the multistep method takes over
     first = float(t[0]) + h * torch.arange(warm, dtype=torch.float64)
     start = duffing_rk4(theta, first, step=h / 2, blowup=math.inf).y if warm > 1 else theta[:, None, 5:7]
-    # One row per step: x, v, a. With one step per output interval the rows are the outputs (no
-    # copies); otherwise a ring of the last rows, copied out at output times.
-    history = theta.new_empty(steps + 1 if substeps == 1 else min(steps + 1, order + BLOCK), 3 * n)
+    # Row j of `outputs`: x then v at t[j]. With one step per output interval the steps' states are
+    # written there directly; otherwise into a ring of recent rows, and copied out at output times.
+    outputs = theta.new_empty(len(t), 2 * n)
+    states = outputs if substeps == 1 else theta.new_empty(min(steps + 1, order + BLOCK), 2 * n)
+    slopes = theta.new_empty(min(steps + 1, order + BLOCK), n)  # a ring of accelerations
     x, v = start[:, :, 0].T, start[:, :, 1].T
-    history[:warm, :n], history[:warm, n:2 * n] = x, v
+    states[:warm, :n], states[:warm, n:] = x, v
     delta, alpha, beta, gamma, omega = (theta[:, i] for i in range(5))
-    history[:warm, 2 * n:] = gamma * torch.cos(omega * first[:, None]) - delta * v - (alpha + beta * x * x) * x
-    outputs = history[:, :2 * n] if substeps == 1 else theta.new_empty(len(t), 2 * n)  # row j: x then v at t[j]
+    slopes[:warm] = gamma * torch.cos(omega * first[:, None]) - delta * v - (alpha + beta * x * x) * x
+    written = (warm - 1) // substeps + 1
     if substeps > 1:
-        outputs[: (warm - 1) // substeps + 1] = history[:warm:substeps, :2 * n]
-    extremes = theta.new_empty(2, -(-steps // BLOCK) + 1, 2 * n)  # per block of outputs: max, min
-    torch.amax(outputs[: (warm - 1) // substeps + 1], 0, out=extremes[0, 0])
-    torch.amin(outputs[: (warm - 1) // substeps + 1], 0, out=extremes[1, 0])
-    blocks = 1
+        outputs[:written] = states[:warm:substeps]
+    high, low = outputs[:written].amax(0), outputs[:written].amin(0)  # NaN propagates
     if warm < steps + 1:
-        blocks += _march(theta, history, outputs, extremes[:, 1:], h=h, start=float(t[0]), order=order,
-                         substeps=substeps)
+        _march(theta, states, slopes, outputs, (high, low), h=h, start=float(t[0]), order=order, substeps=substeps)
     y = outputs.view(len(t), 2, n).permute(2, 0, 1)  # [n, t, 2], a view: a transposing copy costs as much as a solve
-    high, low = extremes[0, :blocks].amax(0), extremes[1, :blocks].amin(0)  # NaN propagates
     ok = (high.le(blowup) & low.ge(-blowup)).view(2, n).all(0)  # NaN compares False
     if not bool(ok.all()):
         bad = ~(y.abs() <= blowup).all(-1)  # [n, t]
@@ -113,14 +111,14 @@ def duffing_adams(theta: Tensor, t: Tensor, *, step: float = 0.1, order: int = O
     return Solution(t=t, y=y, ok=ok, failed=int((~ok).sum()), evaluations=evaluations)
 
 
-def _march(theta: Tensor, history: Tensor, outputs: Tensor, extremes: Tensor, *, h: float, start: float, order: int,
-           substeps: int) -> int:
-    """PECE from step `order − 1` on, BLOCK steps at a time; returns the number of blocks.
+def _march(theta: Tensor, states: Tensor, slopes: Tensor, outputs: Tensor, extremes: tuple[Tensor, Tensor], *,
+           h: float, start: float, order: int, substeps: int) -> None:
+    """PECE from step `order − 1` on, BLOCK steps at a time, updating the outputs' running `extremes`.
 
-    A step is one addmm (predictor, and the corrector's history part), the predicted acceleration,
-    one add (x and v corrected together), the corrected acceleration. Per block: the forcing of its
-    steps by angle addition, and the extremes of its outputs for the blow-up check, both on rows
-    still in cache. A ring `history` moves its newest `order` rows to the front before it fills.
+    A step: two addmm (x's predictor and corrector history from past v, v's from past a), the
+    predicted acceleration, one add (x and v corrected together), the corrected acceleration. Per
+    block: the forcing of its steps by angle addition, and the extremes of its outputs, on rows
+    still in cache. A ring moves its newest `order` rows to the front before it fills.
     """
     n = theta.shape[0]
     steps = (len(outputs) - 1) * substeps
@@ -130,9 +128,10 @@ def _march(theta: Tensor, history: Tensor, outputs: Tensor, extremes: Tensor, *,
                            dtype=torch.float64)  # [2, order]: predictor; corrector without its newest term
     newest = moulton[-1] * h
     sums = theta.new_empty(2, 3 * n)  # row 0: predicted x, v, a; row 1: corrector sums for x, v
-    predicted, corrected = sums[0, n:], sums[1, :2 * n]
+    to_x, to_v, predicted, corrected = sums[:, :n], sums[:, n:2 * n], sums[0, n:], sums[1, :2 * n]
     x_p, v_p, a_p = sums[0].view(3, n).unbind(0)
-    scratch = theta.new_empty(n)
+    scratch, high, low = theta.new_empty(n), *extremes
+    block_high, block_low = torch.empty_like(high), torch.empty_like(low)
 
     def acceleration(x: Tensor, v: Tensor, f: Tensor, out: Tensor) -> None:
         torch.mul(x, x, out=scratch)
@@ -142,32 +141,35 @@ def _march(theta: Tensor, history: Tensor, outputs: Tensor, extremes: Tensor, *,
     fine = omega * (h * torch.arange(1, BLOCK + 1, dtype=torch.float64))[:, None]  # [BLOCK, n]
     fine_cos, fine_sin = torch.cos(fine), torch.sin(fine)
     force = theta.new_empty(BLOCK, n)
-    length = len(history)
-    states = history[:, :2 * n].unbind(0)
-    xs, vs, accelerations = (rows.unbind(0) for rows in history.view(length, 3, n).unbind(1))
-    windows = history.as_strided((length - order + 1, order, 2 * n), (3 * n, 3 * n, 1),
-                                 history.storage_offset() + n).unbind(0)  # window w: rows w … w + order − 1
-    r, block, checked = order - 1, 0, (order - 1) // substeps + 1  # ring row of the newest step; outputs checked
+    rows, ring = states.unbind(0), slopes.unbind(0)
+    xs, vs = states[:, :n].unbind(0), states[:, n:].unbind(0)
+    v_windows = states[:, n:].unfold(0, order, 1).transpose(1, 2).unbind(0)  # window w: rows w … w + order − 1
+    a_windows = slopes.unfold(0, order, 1).transpose(1, 2).unbind(0)
+    r = s = order - 1  # rows of the newest step in `states` and in `slopes`
+    checked = (order - 1) // substeps + 1  # outputs already in the extremes
     for begin in range(order - 1, steps, BLOCK):
         end = min(begin + BLOCK, steps)
-        if r + end - begin >= length:  # the ring would overflow: newest `order` rows to the front
-            history[:order] = history[r - order + 1:r + 1].clone()
-            r = order - 1
+        if s + end - begin >= len(slopes):  # a ring would overflow: newest `order` rows to the front
+            slopes[:order] = slopes[s - order + 1:s + 1].clone()
+            s = order - 1
+            if states is not outputs:
+                states[:order] = states[r - order + 1:r + 1].clone()
+                r = order - 1
         coarse = omega * (start + begin * h)
         torch.mul(fine_cos, gamma * torch.cos(coarse), out=force).addcmul_(fine_sin, gamma * torch.sin(coarse),
                                                                            value=-1)  # steps begin+1 … begin+BLOCK
         for step in range(begin, end):
             f = force[step - begin]
-            torch.addmm(states[r], weights, windows[r - order + 1], out=sums[:, :2 * n])
+            torch.addmm(xs[r], weights, v_windows[r - order + 1], out=to_x)
+            torch.addmm(vs[r], weights, a_windows[s - order + 1], out=to_v)
             acceleration(x_p, v_p, f, a_p)
-            torch.add(corrected, predicted, alpha=newest, out=states[r + 1])
-            acceleration(xs[r + 1], vs[r + 1], f, accelerations[r + 1])
-            r += 1
-            if substeps > 1 and (step + 1) % substeps == 0:
-                outputs[(step + 1) // substeps] = states[r]
+            torch.add(corrected, predicted, alpha=newest, out=rows[r + 1])
+            acceleration(xs[r + 1], vs[r + 1], f, ring[s + 1])
+            r, s = r + 1, s + 1
+            if states is not outputs and (step + 1) % substeps == 0:
+                outputs[(step + 1) // substeps] = rows[r]
         done = end // substeps + 1
         if done > checked:
-            torch.amax(outputs[checked:done], 0, out=extremes[0, block])
-            torch.amin(outputs[checked:done], 0, out=extremes[1, block])
-            checked, block = done, block + 1
-    return block
+            torch.maximum(high, torch.amax(outputs[checked:done], 0, out=block_high), out=high)
+            torch.minimum(low, torch.amin(outputs[checked:done], 0, out=block_low), out=low)
+            checked = done
