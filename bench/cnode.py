@@ -10,8 +10,10 @@ the SAME batch: B = 64 and 256 windows of 20 output points at spacing 0.1, drawn
 `ConditionalNODE._train_step` draws them, with the model's `step` h = 0.1 and 0.05. Paths:
 
 * gmhf rk4: `model.rollout` then `model._loss(solution.y[ok], target[ok])`, which is what
-  `_train_step` runs between drawing the batch and the optimiser (a row also times the whole
-  `_train_step`, Adam and clipping included, for scale, at B = 64);
+  `_train_step` runs between drawing the batch and the optimiser, with one `Workspace` for all
+  its steps as `fit` has (each step writes its activations where the last step's were, instead of
+  into fresh pages that fault in again on every step; a row also times the whole `_train_step`,
+  Adam and clipping included, for scale, at B = 64);
 * torchdiffeq `odeint(model.field(θ, start), y0, grid, method="rk4", options={"step_size": h})`:
   the public call, which takes its own steps;
 * torchdiffeq rk4 with `grid_constructor` giving exactly gmhf's steps. torchdiffeq's "rk4" is
@@ -25,8 +27,8 @@ the SAME batch: B = 64 and 256 windows of 20 output points at spacing 0.1, drawn
   against the fused rollout the same way (the "before / now" column).
 
 gmhf's rollout (`gmhf.core.mlp_rk4`) is one autograd node with a hand-written reverse sweep, the
-normalisations folded into the first and last layers, the first layer's conditioning and time part
-computed once per stage time, and tanh evaluated as 2σ(2z) − 1 with the factors in the weights: the
+normalisations folded into the first and last layers, the first layer's conditioning computed once
+and its time features once per stage time, and tanh evaluated as 2σ(2z) − 1 with the factors in the weights: the
 same function and the same discrete gradient (the checks below hold it to 1e-10 / 1e-8 in float64).
 
 Step count: the "RK4 steps" column shows what each path really integrates. (This bench found that a
@@ -92,6 +94,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import gmhf
 from gmhf.core.generator import ConditionalNODE
+from gmhf.core.mlp_rk4 import Workspace
 from gmhf.core.ode import Solution, rk4, substeps_for
 from gmhf.plugins.duffing import Duffing
 
@@ -176,11 +179,15 @@ def make_batch(model: ConditionalNODE, data: Tensor, theta: Tensor, size: int, w
 Loss = Callable[[ConditionalNODE, Batch], Tensor]
 
 
-def gmhf_loss(model: ConditionalNODE, b: Batch) -> Tensor:
-    """What `_train_step` runs between drawing the batch and the optimiser."""
-    solution = model.rollout(b.theta, b.y0, b.grid, b.start)
-    ok = solution.ok
-    return model._loss(solution.y[ok], b.target[ok])
+def gmhf_loss(workspace: Workspace | None) -> Loss:
+    """What `_train_step` runs between drawing the batch and the optimiser, with a `Workspace` as `fit` keeps one."""
+
+    def loss(model: ConditionalNODE, b: Batch) -> Tensor:
+        solution = model.rollout(b.theta, b.y0, b.grid, b.start, workspace=workspace)
+        ok = solution.ok
+        return model._loss(solution.y[ok], b.target[ok])
+
+    return loss
 
 
 def gmhf_steps(step: float) -> Callable[[Any, Tensor, Tensor], Tensor]:
@@ -270,7 +277,7 @@ class Path_:
 
 def paths(with_torchdiffeq: bool) -> list[Path_]:
     """Every timed path, gmhf's first."""
-    out = [Path_("gmhf rk4 (rollout + _loss, as _train_step)", "gmhf", gmhf_loss)]
+    out = [Path_("gmhf rk4 (rollout + _loss, as _train_step)", "gmhf", gmhf_loss(Workspace()))]
     if with_torchdiffeq:
         register_classical_rk4()
         out += [
@@ -313,8 +320,8 @@ def loss_and_grads(model: ConditionalNODE, b: Batch, path: Path_) -> tuple[float
 
     fused = [0]  # evaluations of the fused rollout, which does not call `field`
 
-    def counted_rollout(theta: Tensor, y0: Tensor, grid: Tensor, start: Tensor) -> Solution:
-        solution = ConditionalNODE.rollout(model, theta, y0, grid, start)
+    def counted_rollout(theta: Tensor, y0: Tensor, grid: Tensor, start: Tensor, **options: Any) -> Solution:
+        solution = ConditionalNODE.rollout(model, theta, y0, grid, start, **options)
         fused[0] += solution.evaluations
         return solution
 
@@ -430,7 +437,8 @@ def full_train_step(model: ConditionalNODE, data: Tensor, theta: Tensor, size: i
     twin = copy.deepcopy(model)
     optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(SEED)
-    return lambda: twin._train_step(data, theta, WINDOW, size, optimizer, generator)
+    workspace = Workspace()
+    return lambda: twin._train_step(data, theta, WINDOW, size, optimizer, generator, workspace)
 
 
 def time_config(model: ConditionalNODE, data: Tensor, theta: Tensor, size: int, step: float,
@@ -565,10 +573,12 @@ def profile_gmhf(model: ConditionalNODE, data: Tensor, theta: Tensor) -> tuple[l
     model.step = STEPS[0]
     b = make_batch(model, data, theta, BATCHES[0], WINDOW, seed=SEED + BATCHES[0])
 
+    loss = gmhf_loss(Workspace())
+
     def run() -> None:
         for _ in range(PROFILE_STEPS):
             model.zero_grad(set_to_none=True)
-            gmhf_loss(model, b).backward()
+            loss(model, b).backward()
 
     run()
     profiler = cProfile.Profile()

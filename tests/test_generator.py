@@ -111,7 +111,7 @@ def test_fit_trains_on_windows_and_validates_whole_trajectories(monkeypatch: pyt
     lengths: dict[bool, set[int]] = {True: set(), False: set()}
 
     def recording(*args: object, **options: object) -> object:
-        plan = args[4]
+        plan = args[5]
         lengths[torch.is_grad_enabled()].add(len(plan.outputs))  # type: ignore[attr-defined]
         return mlp_rk4(*args, **options)
 

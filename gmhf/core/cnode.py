@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from gmhf.core.mlp_rk4 import from_tanh, mlp_rk4, schedule
+from gmhf.core.mlp_rk4 import Workspace, from_tanh, mlp_rk4, schedule
 from gmhf.core.ode import Solution, VectorField, rk4
 
 if TYPE_CHECKING:
@@ -167,12 +167,15 @@ class ConditionalNODE(torch.nn.Module):
 
         return f
 
-    def rollout(self, theta: Tensor, y0: Tensor, grid: Tensor, start: Tensor) -> Solution:
+    def rollout(self, theta: Tensor, y0: Tensor, grid: Tensor, start: Tensor, *,
+                workspace: Workspace | None = None) -> Solution:
         """Integrate from states `y0` `[n, d]` at absolute times `start` `[n]` over relative `grid`.
+
+        A training loop passes one `workspace` to all its rollouts (see `Workspace`).
 
         The same RK4 steps and the same function as `rk4(self.field(theta, start), …)`, in far fewer
         ops (`gmhf.core.mlp_rk4`): normalisations folded into the first and last layers, the first
-        layer's conditioning and time part computed once per stage time, one autograd node.
+        layer's conditioning computed once, its time features once per stage time, one autograd node.
         """
         linears = [m for m in self.net if isinstance(m, torch.nn.Linear)]
         standard = all(isinstance(m, torch.nn.Linear | torch.nn.Tanh) for m in self.net)
@@ -192,10 +195,11 @@ class ConditionalNODE(torch.nn.Module):
             features = torch.stack((torch.cos(angle), torch.sin(angle)), -1)  # [j, n, 2]
         else:
             features = (((start + times) - float(self.t[0])) / float(self.t[-1] - self.t[0]))[..., None]
-        pre = torch.matmul(features, w_time.t()) + base  # [j, n, hidden]
+        w_in = torch.cat(((w_y / y_half).t(), w_time.t()))  # [d + f, hidden]: on (state, features)
         layers: list[tuple[Tensor, Tensor]] = [(layer.weight.t(), layer.bias) for layer in later[:-1]]
         layers.append(((later[-1].weight * y_half[:, None]).t(), later[-1].bias * y_half))
-        y, ok = mlp_rk4(y0, *from_tanh(pre, (w_y / y_half).t(), layers), plan, blowup=self.blowup)
+        base, w_in, layers = from_tanh(base, w_in, layers)
+        y, ok = mlp_rk4(y0, base, features, w_in, layers, plan, blowup=self.blowup, workspace=workspace)
         return Solution(t=grid, y=y, ok=ok, failed=int((~ok).sum()), evaluations=4 * len(plan.steps))
 
     def generate(self, theta: Tensor, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -245,10 +249,12 @@ class ConditionalNODE(torch.nn.Module):
             raise ValueError("Windowed training needs a uniform output grid `t`; pass `window=len(t)` otherwise.")
         optimizer = torch.optim.Adam(self.parameters(), lr=lr)
         tracker = _Tracker(patience=patience, best_state=copy.deepcopy(self.state_dict()))
+        workspace = Workspace()  # every training step's rollout reuses the last one's buffers
         with _progress(progress) as bar:
             task = bar.add_task("fitting cNODE", total=steps, loss=math.inf)
             for step in range(1, steps + 1):
-                loss = self._train_step(data[train], theta[train], width, batch_size, optimizer, generator)
+                loss = self._train_step(data[train], theta[train], width, batch_size, optimizer, generator,
+                                        workspace)
                 tracker.running.append(loss)
                 if step % validate_every == 0 or step == steps:
                     if tracker.update(step, self._validation_loss(data[val], theta[val]), self):
@@ -269,12 +275,13 @@ class ConditionalNODE(torch.nn.Module):
         return trajectories[keep].to(dtype), theta[keep].to(dtype)
 
     def _train_step(self, data: Tensor, theta: Tensor, width: int, batch_size: int,
-                    optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                    workspace: Workspace | None = None) -> float:
         rows = torch.randperm(len(data), generator=generator)[:batch_size]
         starts = torch.randint(len(self.t) - width + 1, (len(rows),), generator=generator)
         target = data[rows[:, None], starts[:, None] + torch.arange(width)]  # [b, width, d]
         grid = (self.t[:width] - self.t[0]).to(data.dtype)
-        solution = self.rollout(theta[rows], target[:, 0], grid, self.t[starts].to(data.dtype))
+        solution = self.rollout(theta[rows], target[:, 0], grid, self.t[starts].to(data.dtype), workspace=workspace)
         ok = solution.ok
         if not bool(ok.any()):
             return math.nan
