@@ -21,6 +21,10 @@ the error at the timed B is reported too.
 
 Timing: the methods of one (box, B) run round-robin, one run each per round, so a load spike on a
 shared machine hits all of them alike; each figure is the median over rounds, min and spread shown.
+The order rotates from round to round. At B = 8,192 an output is 26 MB, and whether a method gets
+memory glibc already holds or fresh pages from the kernel (a page fault per 4 KiB, ~2.5 µs each on
+the VM this was written on: 15 ms for one output) depends on what ran before it; the JSON records
+each run's minor page faults, and the notes give each method's median.
 The arithmetic limit is evaluations x B x (9 flops at a measured fused multiply-add rate + 1 cos at a
 measured cos rate): how far eager torch is from what the same arithmetic would cost.
 """
@@ -307,6 +311,7 @@ class Row:
     search_error: float = math.nan
     error: float = math.nan
     seconds: list[float] = field(default_factory=list)
+    page_faults: list[int] = field(default_factory=list)  # minor faults per timed run (Linux; empty elsewhere)
     goal_peer: bool = True
     limit_s: float = math.nan
     sums_limit_s: float = math.nan
@@ -332,7 +337,8 @@ class Row:
         return {"box": self.box, "batch": self.batch, "method": self.method, "library": self.library,
                 "setting": self.setting, "evaluations": self.evaluations, "max_error_search": self.search_error,
                 "max_error": self.error, "median_s": self.median, "min_s": min(self.seconds, default=None),
-                "seconds": self.seconds, "trajectories_per_s": self.rate, "spread": self.spread,
+                "seconds": self.seconds, "page_faults": self.page_faults, "trajectories_per_s": self.rate,
+                "spread": self.spread,
                 "goal_peer": self.goal_peer, "arithmetic_limit_s": self.limit_s,
                 "x_arithmetic_limit": self.median / self.limit_s, "arithmetic_limit_with_sums_s": self.sums_limit_s,
                 "x_arithmetic_limit_with_sums": self.median / self.sums_limit_s,
@@ -358,15 +364,28 @@ def time_box(box: Box, choices: list[Choice], t: Tensor, rates: dict[str, float]
             row.peak_limit_s = work * (FIELD_FLOPS / rates["peak_flops"] + 1 / rates["cos_per_s"])
             batch_rows.append(row)
             del y
-        for _ in range(ROUNDS[batch]):
-            for choice, row in zip(chosen, batch_rows, strict=True):
+        pairs = list(zip(chosen, batch_rows, strict=True))
+        for round_ in range(ROUNDS[batch]):  # the order rotates: which method follows which changes the heap
+            for choice, row in pairs[round_ % len(pairs):] + pairs[:round_ % len(pairs)]:
                 assert choice.setting is not None
                 gc.collect()
+                faults = _minor_faults()
                 start = time.perf_counter()
                 choice.setting.run(f, y0, t)
                 row.seconds.append(time.perf_counter() - start)
+                if faults is not None:
+                    row.page_faults.append(_minor_faults() - faults)  # type: ignore[operator]
         rows += batch_rows
     return rows
+
+
+def _minor_faults() -> int | None:
+    """Minor page faults of this process so far (a fresh page's first touch), where the OS tells."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 # ------------------------------------------------------------------------------------ arithmetic limit
@@ -470,6 +489,11 @@ def notes(choices: list[Choice], boxes_: list[Box], rows: list[Row], rates: dict
                  f"{ADAMS_SUMS:g} flops: its history sums outweigh the field). Against the matmul peak instead: "
                  + ", ".join(f"{r.method} {r.box} B={r.batch:,} {r.median / r.peak_limit_s:.1f}x"
                              for r in rows if r.batch == max(BATCHES)))
+    faulted = [f"{r.method} {r.box} {statistics.median(r.page_faults):,.0f}" for r in rows
+               if r.batch == max(BATCHES) and r.page_faults]
+    if faulted:
+        lines.append(f"minor page faults per run, median, B={max(BATCHES):,} (a 26 MB output is 6,400 fresh pages): "
+                     + ", ".join(faulted))
     lines.append(load_note(rows, start_load, NOISY))
     return lines
 

@@ -189,7 +189,7 @@ class ConditionalNODE(torch.nn.Module):
         condition = (theta[:, self._dynamics] - self.loc[self._dynamics]) / self.scale[self._dynamics]
         # (y − c)/s · W_yᵀ = y · (W_y/s)ᵀ − (c/s) · W_yᵀ: the centring joins the bias and the conditioning.
         base = torch.addmm(first.bias - (y_centre / y_half) @ w_y.t(), condition, w_condition.t())  # [n, hidden]
-        times = torch.tensor(plan.times, dtype=theta.dtype)[:, None]  # [j, 1]
+        times = theta.new_tensor(plan.times)[:, None]  # [j, 1]
         if self._omega is not None:
             angle = theta[:, self._omega] * (start + times)
             features = torch.stack((torch.cos(angle), torch.sin(angle)), -1)  # [j, n, 2]

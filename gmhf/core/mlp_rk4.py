@@ -140,9 +140,10 @@ def from_tanh(base: Tensor, w_in: Tensor, layers: Sequence[Layer]) -> tuple[Tens
     return 2 * base, 2 * w_in, out
 
 
-def _stage_times(plan: Schedule) -> Tensor:
+def _stage_times(plan: Schedule, device: torch.device) -> Tensor:
     """`[steps, 4]`: the index in `plan.times` of each stage of each step."""
-    return torch.tensor([[first, middle, middle, last] for _, first, middle, last in plan.steps], dtype=torch.long)
+    return torch.tensor([[first, middle, middle, last] for _, first, middle, last in plan.steps], dtype=torch.long,
+                        device=device)
 
 
 @dataclass
@@ -165,7 +166,7 @@ def _forward(y0: Tensor, base: Tensor, features: Tensor, w_in: Tensor, layers: l
         stages = y0.new_empty(count + 1, n, d + features.shape[2])
         hidden = [y0.new_empty(count if keep else 1, n, width) for width in widths]
     if keep and plan.steps:  # every stage's features at once; the states are written as the steps go
-        stages[:-1, :, d:] = features[_stage_times(plan).view(-1)]
+        stages[:-1, :, d:] = features[_stage_times(plan, features.device).view(-1)]
     stage_rows, state_rows, feature_rows = stages.unbind(0), stages[..., :d].unbind(0), features.unbind(0)
     hidden_rows = [h.unbind(0) for h in hidden]
     w_out, b_out = layers[-1]
@@ -197,14 +198,15 @@ def _forward(y0: Tensor, base: Tensor, features: Tensor, w_in: Tensor, layers: l
         if not keep and m + 1 in steps_to_output:
             outputs.append(y.clone())
     if keep:
-        y = stages[4 * torch.tensor(plan.outputs), :, :d].transpose(0, 1)  # [n, t, d]
+        y = stages[4 * torch.tensor(plan.outputs, device=stages.device), :, :d].transpose(0, 1)  # [n, t, d]
     else:
         y = torch.stack(outputs, 1)
     ok = (y.abs() <= blowup).flatten(1).all(-1)  # NaN compares False
     if not bool(ok.all()):
         bad = ~(y.abs() <= blowup).all(-1)  # [n, t]
         failed_at = torch.where(ok, y.shape[1], bad.to(torch.uint8).argmax(-1))  # argmax: the first bad time
-        y = y.masked_fill((torch.arange(y.shape[1])[None, :] >= failed_at[:, None])[..., None], math.nan)
+        late = torch.arange(y.shape[1], device=y.device)[None, :] >= failed_at[:, None]
+        y = y.masked_fill(late[..., None], math.nan)
     return y, ok, _Saved(stages[:-1], hidden) if keep else None
 
 
@@ -268,12 +270,12 @@ def _backward(plan: Schedule, saved: _Saved, ok: Tensor, w_in: Tensor, layers: l
     grad_features = stages.new_zeros(features[0]) if features is not None else None
     to_features = w_in[d:].contiguous().t() if features is not None else None
     ones = stages.new_ones(4 * n)
-    time_of_stage = _stage_times(plan).unbind(0)
+    time_of_stage = _stage_times(plan, stages.device).unbind(0)
     outputs_after: dict[int, list[int]] = {}
     for index, count in enumerate(plan.outputs):
         outputs_after.setdefault(count, []).append(index)
     grad_rows = grad_y.transpose(0, 1).unbind(0)  # [n, d] per output time
-    rk4_weights = {h: torch.tensor([h / 6, h / 3, h / 3, h / 6], dtype=stages.dtype)[:, None, None]
+    rk4_weights = {h: stages.new_tensor([h / 6, h / 3, h / 3, h / 6])[:, None, None]
                    for h, *_ in plan.steps}
     summed = stages.new_empty(n, grad_base.shape[1])
 

@@ -100,7 +100,7 @@ def rk4(f: VectorField, y0: Tensor, t: Tensor, *, step: float = 0.01, blowup: fl
     times = t.tolist()
     out = y0.new_full((y0.shape[0], len(times), y0.shape[1]), math.nan)
     out[:, 0] = y0
-    y, ok, evaluations = y0, torch.ones(y0.shape[0], dtype=torch.bool), 0
+    y, ok, evaluations = y0, torch.ones(y0.shape[0], dtype=torch.bool, device=y0.device), 0
     for i in range(len(times) - 1):
         substeps = substeps_for(times[i + 1] - times[i], step)
         h = (times[i + 1] - times[i]) / substeps
@@ -140,15 +140,14 @@ def adaptive(f: VectorField, y0: Tensor, t: Tensor, *, rtol: float = 1e-7, atol:
     """
     _check(y0, t)
     n, d = y0.shape
-    dtype = y0.dtype
-    grid = t.to(dtype)
+    grid = t.to(y0)
     end = float(grid[-1])
     out = y0.new_full((n, len(grid), d), math.nan)
     out[:, 0] = y0
-    now = torch.full((n,), float(grid[0]), dtype=dtype)
-    h = torch.full((n,), first_step or 0.01 * (end - float(grid[0])), dtype=dtype)
-    nxt = torch.ones(n, dtype=torch.long)  # index of the next output time to fill
-    y, ok = y0.clone(), torch.ones(n, dtype=torch.bool)
+    now = y0.new_full((n,), float(grid[0]))
+    h = y0.new_full((n,), first_step or 0.01 * (end - float(grid[0])))
+    nxt = torch.ones(n, dtype=torch.long, device=y0.device)  # index of the next output time to fill
+    y, ok = y0.clone(), torch.ones(n, dtype=torch.bool, device=y0.device)
     active = nxt < len(grid)
     k1 = f(now, y)
     evaluations = 1

@@ -83,14 +83,16 @@ def duffing_adams(theta: Tensor, t: Tensor, *, step: float = 0.1, order: int = O
     substeps = substeps_for(float(spacing[0]), step)
     h = float(spacing[0]) / substeps
     steps = (len(t) - 1) * substeps
-    warm = min(order, steps + 1)  # rows filled by RK4 before the multistep method takes over
-    first = float(t[0]) + h * torch.arange(warm, dtype=torch.float64)
-    start = duffing_rk4(theta, first, step=h / 2, blowup=math.inf).y if warm > 1 else theta[:, None, 5:7]
     # Row j of `outputs`: x then v at t[j]. With one step per output interval the steps' states are
     # written there directly; otherwise into a ring of recent rows, and copied out at output times.
+    # Allocated before anything else: glibc can then hand back a block it already holds, where
+    # after the start-up's temporaries it often has to map fresh pages (a fault per 4 KiB page).
     outputs = theta.new_empty(len(t), 2 * n)
     states = outputs if substeps == 1 else theta.new_empty(min(steps + 1, order + BLOCK), 2 * n)
     slopes = theta.new_empty(min(steps + 1, order + BLOCK), n)  # a ring of accelerations
+    warm = min(order, steps + 1)  # rows filled by RK4 before the multistep method takes over
+    first = float(t[0]) + h * torch.arange(warm, dtype=torch.float64, device=theta.device)
+    start = duffing_rk4(theta, first, step=h / 2, blowup=math.inf).y if warm > 1 else theta[:, None, 5:7]
     x, v = start[:, :, 0].T, start[:, :, 1].T
     states[:warm, :n], states[:warm, n:] = x, v
     delta, alpha, beta, gamma, omega = (theta[:, i] for i in range(5))
@@ -106,7 +108,7 @@ def duffing_adams(theta: Tensor, t: Tensor, *, step: float = 0.1, order: int = O
     if not bool(ok.all()):
         bad = ~(y.abs() <= blowup).all(-1)  # [n, t]
         failed_at = torch.where(ok, len(t), bad.to(torch.uint8).argmax(-1))  # argmax: the first bad output
-        y.masked_fill_((torch.arange(len(t))[None, :] >= failed_at[:, None])[..., None], math.nan)
+        y.masked_fill_((torch.arange(len(t), device=y.device)[None, :] >= failed_at[:, None])[..., None], math.nan)
     evaluations = 8 * (warm - 1) + warm + 2 * (steps + 1 - warm)
     return Solution(t=t, y=y, ok=ok, failed=int((~ok).sum()), evaluations=evaluations)
 
@@ -124,8 +126,8 @@ def _march(theta: Tensor, states: Tensor, slopes: Tensor, outputs: Tensor, extre
     steps = (len(outputs) - 1) * substeps
     delta, alpha, beta, gamma, omega = (theta[:, i].contiguous() for i in range(5))
     bashforth, moulton = adams_weights(order)
-    weights = torch.tensor([[b * h for b in bashforth], [0.0, *(m * h for m in moulton[:-1])]],
-                           dtype=torch.float64)  # [2, order]: predictor; corrector without its newest term
+    # [2, order]: the predictor; the corrector without its newest term
+    weights = theta.new_tensor([[b * h for b in bashforth], [0.0, *(m * h for m in moulton[:-1])]])
     newest = moulton[-1] * h
     sums = theta.new_empty(2, 3 * n)  # row 0: predicted x, v, a; row 1: corrector sums for x, v
     to_x, to_v, predicted, corrected = sums[:, :n], sums[:, n:2 * n], sums[0, n:], sums[1, :2 * n]
@@ -138,7 +140,7 @@ def _march(theta: Tensor, states: Tensor, slopes: Tensor, outputs: Tensor, extre
         torch.addcmul(alpha, beta, scratch, out=scratch)
         torch.addcmul(f, delta, v, value=-1, out=out).addcmul_(scratch, x, value=-1)
 
-    fine = omega * (h * torch.arange(1, BLOCK + 1, dtype=torch.float64))[:, None]  # [BLOCK, n]
+    fine = omega * (h * torch.arange(1, BLOCK + 1, dtype=torch.float64, device=theta.device))[:, None]  # [BLOCK, n]
     fine_cos, fine_sin = torch.cos(fine), torch.sin(fine)
     force = theta.new_empty(BLOCK, n)
     rows, ring = states.unbind(0), slopes.unbind(0)

@@ -35,15 +35,15 @@ def duffing_rk4(theta: Tensor, t: Tensor, *, step: float = 0.01, blowup: float =
     width = float(spacing[0])
     substeps = substeps_for(width, step)
     h = width / substeps
-    offsets = torch.arange(2 * substeps + 1, dtype=torch.float64)[:, None] * (h / 2)
+    offsets = torch.arange(2 * substeps + 1, dtype=torch.float64, device=theta.device)[:, None] * (h / 2)
     forcing_cos, forcing_sin = gamma * torch.cos(omega * offsets), gamma * torch.sin(omega * offsets)
-    phase = omega * t.to(torch.float64)[:, None]  # [t, n]
+    phase = omega * t.to(theta)[:, None]  # [t, n]
     cos_t, sin_t = torch.cos(phase), torch.sin(phase)
     x, v = theta[:, 5].clone(), theta[:, 6].clone()
     xs, vs = theta.new_full((len(t), len(theta)), math.nan), theta.new_full((len(t), len(theta)), math.nan)
     xs[0], vs[0] = x, v
-    ok = torch.ones(len(theta), dtype=torch.bool)
-    failed_at = torch.full((len(theta),), len(t))  # first output index a trajectory did not reach
+    ok = torch.ones(len(theta), dtype=torch.bool, device=theta.device)
+    failed_at = torch.full((len(theta),), len(t), device=theta.device)  # first output index a trajectory did not reach
     scratch, force = torch.empty_like(x), torch.empty_like(forcing_cos)
 
     def acceleration(x: Tensor, v: Tensor, force: Tensor) -> Tensor:
@@ -73,5 +73,5 @@ def duffing_rk4(theta: Tensor, t: Tensor, *, step: float = 0.01, blowup: float =
         xs[i + 1], vs[i + 1] = x, v
     y = torch.stack((xs.T, vs.T), dim=-1)
     if not bool(ok.all()):
-        y.masked_fill_((torch.arange(len(t))[None, :] >= failed_at[:, None])[..., None], math.nan)
+        y.masked_fill_((torch.arange(len(t), device=y.device)[None, :] >= failed_at[:, None])[..., None], math.nan)
     return Solution(t=t, y=y, ok=ok, failed=int((~ok).sum()), evaluations=4 * substeps * (len(t) - 1))
