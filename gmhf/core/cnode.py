@@ -212,7 +212,7 @@ class ConditionalNODE(torch.nn.Module):
             raise ValueError(f"`theta` must have shape [n, {len(self.loc)}], got {list(theta.shape)}.")
         with torch.no_grad():
             th = theta.to(self.scale.dtype)
-            start = torch.zeros(th.shape[0], dtype=th.dtype)
+            start = th.new_zeros(th.shape[0])
             solution = self.rollout(th, th[:, self._state], self.t.to(th.dtype), start)
         out: dict[str, Tensor] = {"t": self.t.clone()}
         for i, name in enumerate(self.components):
@@ -298,7 +298,7 @@ class ConditionalNODE(torch.nn.Module):
     def _validation_loss(self, data: Tensor, theta: Tensor) -> float:
         """Whole-horizon rollouts; a diverged one scores as if it predicted zero from then on."""
         with torch.no_grad():
-            start = torch.zeros(len(data), dtype=data.dtype)
+            start = data.new_zeros(len(data))
             solution = self.rollout(theta, data[:, 0], self.t.to(data.dtype), start)
             return float(self._loss(solution.y.nan_to_num(0.0), data))
 
