@@ -81,13 +81,13 @@ from typing import Any
 
 import torch
 from common import (  # bench/common.py (run as a script)
-    finite,
     footer,
     load_note,
     machine_info,
     peak_resident_bytes,
     resident_bytes,
     text_table,
+    write_results,
 )
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -785,7 +785,6 @@ def main() -> int:
     for line in lines:
         print(f"* {line}")
     print("\n" + footer(machine, time.perf_counter() - started, RESULTS))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "cnode", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
         "settings": {"seed": SEED, "spacing": SPACING, "points": POINTS, "trajectories": TRAJECTORIES,
@@ -801,7 +800,7 @@ def main() -> int:
         "profile": {"batch": BATCHES[0], "step": STEPS[0], "ms_per_step_profiled": profiled_s * 1e3, "top": profile},
         "notes": lines,
     }
-    RESULTS.write_text(json.dumps(finite(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_results(RESULTS, document)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import os
 import platform
@@ -58,6 +59,12 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+def write_results(path: Path, document: dict[str, Any]) -> None:
+    """`document` as strict JSON at `path` (non-finite floats as null), where `make bench` collects the results."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(finite(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def load_note(rows: list[Any], start_load: Any, noisy_above: float) -> str:

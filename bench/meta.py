@@ -60,13 +60,13 @@ from typing import Any
 
 import torch
 from common import (  # bench/common.py (run as a script)
-    finite,
     footer,
     load_note,
     machine_info,
     peak_resident_bytes,
     resident_bytes,
     text_table,
+    write_results,
 )
 from torch import Tensor, nn
 
@@ -500,7 +500,6 @@ def notes(rows: list[Row], compared: list[dict[str, Any]], memory: list[dict[str
 def write_json(machine: dict[str, Any], peers: dict[str, Any], rows: list[Row], compared: list[dict[str, Any]],
                memory: list[dict[str, Any]], lines: list[str]) -> None:
     """Store the results for comparison across commits (bench/results/ is not tracked)."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "meta", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
         "peers": peers,
@@ -514,7 +513,7 @@ def write_json(machine: dict[str, Any], peers: dict[str, Any], rows: list[Row], 
                      "statistic": "median; ratios paired per round"},
         "rows": [r.to_json() for r in rows], "comparison": compared, "memory": memory, "notes": lines,
     }
-    RESULTS.write_text(json.dumps(finite(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_results(RESULTS, document)
 
 
 def main() -> int:

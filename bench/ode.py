@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import gc
 import importlib.util
-import json
 import math
 import statistics
 import sys
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import finite, footer, load_note, machine_info, text_table  # bench/common.py (run as a script)
+from common import footer, load_note, machine_info, text_table, write_results  # bench/common.py (run as a script)
 from torch import Tensor
 
 import gmhf
@@ -501,7 +500,6 @@ def notes(choices: list[Choice], boxes_: list[Box], rows: list[Row], rates: dict
 def write_json(machine: dict[str, Any], rates: dict[str, float], boxes_: list[Box], choices: list[Choice],
                rows: list[Row], compared: list[dict[str, Any]], lines: list[str]) -> None:
     """Store the results for comparison across commits (bench/results/ is not tracked)."""
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "ode", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
         "settings": {"seed": SEED, "batches": BATCHES, "search_batch": SEARCH_BATCH, "horizon": HORIZON,
@@ -515,7 +513,7 @@ def write_json(machine: dict[str, Any], rates: dict[str, float], boxes_: list[Bo
                     "tried": c.tried} for c in choices],
         "rows": [r.to_json() for r in rows], "comparison": compared, "notes": lines,
     }
-    RESULTS.write_text(json.dumps(finite(document), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_results(RESULTS, document)
 
 
 def main() -> int:

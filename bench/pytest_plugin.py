@@ -24,7 +24,6 @@ until `--gmhf-specs` asks for spec files. Measured here:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
@@ -37,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import finite, footer, machine_info, text_table  # bench/common.py (run as a script)
+from common import footer, machine_info, text_table, write_results  # bench/common.py (run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "pytest_plugin.json"
@@ -172,12 +171,11 @@ def main() -> int:
     for line in notes:
         print(f"* {line}")
     print("\n" + footer(machine, time.perf_counter() - started, RESULTS))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     document = {"benchmark": "pytest_plugin", "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": machine, "settings": {"pairs": PAIRS, "import_repeats": IMPORT_REPEATS,
                                                  "goal_ms": GOAL_MS, "statistic": "median"},
                 "startup": cost, "import_us": imports, "gmhf_specs_ms": checking, "goal_met": met, "notes": notes}
-    RESULTS.write_text(json.dumps(finite(document), indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, document)
     return 0
 
 
