@@ -8,83 +8,21 @@ joint `require`s, `prefer`s, `expect`s, plugin statements and `trust`.
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from gmhf.dsl import ast
-from gmhf.dsl.errors import Diagnostic, SpecError, did_you_mean
-from gmhf.dsl.expressions import ExprContext, constant, single_factor_bounds
-from gmhf.dsl.intervals import Interval, Truth
+from gmhf.dsl.errors import SpecError, did_you_mean
+from gmhf.dsl.expressions import ExprContext, single_factor_bounds
+from gmhf.dsl.intervals import Truth
 from gmhf.dsl.parse import parse_partial
+from gmhf.dsl.plan import CheckedSpec, Checker, FactorPlan, Located
+from gmhf.dsl.statements import RULES, finalize
 
 if TYPE_CHECKING:
-    from gmhf.core.factors import Factor, FactorSpace
     from gmhf.core.registry import Registry
 
 __all__ = ["CheckedSpec", "FactorPlan", "Located", "check"]
-
-Mode = Literal["source", "invariant", "interval", "levels", "offset", "scale", "prior"]
-
-
-@dataclass(frozen=True, eq=False)  # identity: two equal statements in a file are still two
-class Located:
-    """A statement and the file it came from (specs may `use` others)."""
-
-    statement: ast.Statement
-    path: str
-
-    @property
-    def where(self) -> str:
-        """`path:line` of the statement."""
-        span = self.statement.span
-        return f"{self.path}:{span.line if span else 1}"
-
-
-@dataclass
-class FactorPlan:
-    """The expert's belief about one factor, before torch."""
-
-    factor: Factor
-    mode: Mode = "source"
-    #: Distribution name and parameters; for `choice`, the weights in level order.
-    dist: tuple[str, tuple[float, ...]] = ("", ())
-    #: Offset or scale applied to the source distribution (`shift … by`).
-    offset: float = 0.0
-    scale: float = 1.0
-    low: float = -math.inf
-    high: float = math.inf
-    #: Allowed level codes of a categorical factor (or allowed integers), when restricted.
-    levels: tuple[float, ...] | None = None
-    #: Flagged by `shift` or `prior`: the steerer refines it.
-    flagged: bool = False
-    invariant: bool = False
-    touched_by: list[Located] = field(default_factory=list)
-
-    @property
-    def support(self) -> Interval:
-        """The interval the believed distribution lives on."""
-        return (self.low, self.high)
-
-
-@dataclass
-class CheckedSpec:
-    """A spec that passed every check: what `compile` turns into constraint modules."""
-
-    domain: str
-    space: FactorSpace
-    factors: dict[str, FactorPlan]
-    statements: list[Located]
-    requires: list[Located]
-    truncating: list[Located]
-    prefers: list[Located]
-    expects: list[Located]
-    custom: list[Located]
-    trust: float = 1.0
-    sources: dict[str, str] = field(default_factory=dict)
 
 
 def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, source: str | None = None,
@@ -98,7 +36,7 @@ def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, sour
         source: the main file's text, for rendering diagnostics.
         root: folder that `use` paths may not escape (default: each including file's own folder).
     """
-    checker = _Checker(registry, root)
+    checker = _SpecChecker(registry, root)
     path = spec.path or "<string>"
     if source is not None:
         checker.sources[path] = source
@@ -110,26 +48,12 @@ def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, sour
     return result
 
 
-class _Checker:
+class _SpecChecker(Checker):
+    """The driver: gathers `use`d files, runs each statement's rule, then the joint checks."""
+
     def __init__(self, registry: Registry, root: Path | None) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.root = root
-        self.diagnostics: list[Diagnostic] = []
-        self.sources: dict[str, str] = {}
-
-    @property
-    def errors(self) -> bool:
-        return any(d.severity == "error" for d in self.diagnostics)
-
-    def error(self, located: Located | str, node: Any, message: str, hint: str | None = None) -> None:
-        path = located if isinstance(located, str) else located.path
-        keyword = getattr(located.statement, "keyword", None) if isinstance(located, Located) else None
-        self.diagnostics.append(Diagnostic.at(path, getattr(node, "span", None), message, hint=hint,
-                                              statement=keyword))
-
-    def conflict(self, later: Located, node: Any, message: str, earlier: Located, note: str) -> None:
-        self.error(later, node, message)
-        self.diagnostics.append(Diagnostic.at(earlier.path, earlier.statement.span, note, severity="note"))
 
     # ------------------------------------------------------------------ use
     def gather(self, spec: ast.Spec, path: str, stack: list[Path]) -> list[Located]:
@@ -215,8 +139,6 @@ class _Checker:
         priors: dict[str, Located] = {}
         for item in located:
             self._statement(item, result, claims, priors)
-        from gmhf.dsl.statements import finalize
-
         finalize(self, result, priors)
         candidates, result.requires = result.requires, []
         for item in candidates:  # truncations first: they narrow the supports proven against
@@ -228,21 +150,12 @@ class _Checker:
             self._expression(item, result)
         return result
 
-    def _factor(self, item: Located, name: ast.Name, space: FactorSpace) -> Factor | None:
-        if name.id in space:
-            return space[name.id]
-        extra = " (an observable; only `expect` may use it)" if space.observable(name.id) else ""
-        self.error(item, name, f"unknown factor `{name.id}`{extra}", did_you_mean(name.id, space.names))
-        return None
-
     def _statement(self, item: Located, spec: CheckedSpec, claims: dict[str, Located],
                    priors: dict[str, Located]) -> None:
         stmt = item.statement
-        from gmhf.dsl import statements as rules
-
-        handler: Callable[..., None] | None = getattr(rules, f"check_{type(stmt).__name__}", None)
-        if handler is not None:
-            handler(self, item, spec, claims, priors)
+        rule = RULES.get(type(stmt))
+        if rule is not None:
+            rule(self, item, spec, claims, priors)
         elif isinstance(stmt, ast.CustomStatement):
             self._custom(item, spec)
 
@@ -295,31 +208,8 @@ class _Checker:
         if context.diagnostics or not joint:
             return
         if context.truth(stmt.expr) is Truth.FALSE:  # type: ignore[union-attr]
+            mentioned = ast.names_in(stmt.expr)  # type: ignore[union-attr]
             supports = ", ".join(f"{n} in [{p.low:g}, {p.high:g}]" for n, p in spec.factors.items()
-                                 if p.factor.kind != "categorical" and _mentions(stmt.expr, n))  # type: ignore[union-attr]
+                                 if p.factor.kind != "categorical" and n in mentioned)
             self.error(item, stmt, "`require` can never hold: nothing in the supports satisfies it",
                        hint=f"with {supports}" if supports else None)
-
-
-def _mentions(expr: Any, name: str) -> bool:
-    if isinstance(expr, ast.Name):
-        return expr.id == name
-    for value in (getattr(expr, f, None) for f in type(expr).model_fields):
-        items = value if isinstance(value, tuple) else (value,)
-        if any(isinstance(v, ast.Node) and _mentions(v, name) for v in items):
-            return True
-    return False
-
-
-def between_normal(low: float, high: float, percent: float) -> tuple[float, float]:
-    """The normal with `percent`% of its mass on [low, high], centred on it: (mu, sigma)."""
-    z = statistics.NormalDist().inv_cdf(0.5 + percent / 200)
-    return (low + high) / 2, (high - low) / (2 * z)
-
-
-def evaluate_constant(checker: _Checker, item: Located, expr: ast.Expr, space: FactorSpace) -> float | None:
-    """Evaluate a bound or parameter; report a diagnostic for anything but a number."""
-    context = ExprContext(space, checker.registry, item.path, "constant")
-    value = constant(expr, context)
-    checker.diagnostics.extend(context.diagnostics)
-    return value

@@ -1,25 +1,30 @@
 """The meaning of each built-in statement, as checks that fill in the per-factor plan.
 
-One `check_<Node>` function per statement node; `finalize` then settles each factor's believed
-distribution once every statement has been seen, so the order of statements does not matter.
+One `check_<keyword>` rule per statement node, found through `RULES` (node class -> rule);
+`finalize` then settles each factor's believed distribution once every statement has been seen, so
+the order of statements does not matter.
 docs/language.md states the same rules for people.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import statistics
+from collections.abc import Callable
 
 from gmhf.dsl import ast
 from gmhf.dsl.errors import did_you_mean
+from gmhf.dsl.plan import CheckedSpec, Checker, FactorPlan, Located
 
-if TYPE_CHECKING:
-    from gmhf.dsl.check import CheckedSpec, FactorPlan, Located, _Checker
+__all__ = ["RULES", "Claims", "Rule", "between_normal", "finalize"]
 
-Claims = dict[str, "Located"]
+#: Factor name -> the statement that claimed it (a shift or invariant) or gave its prior.
+Claims = dict[str, Located]
+#: A statement's rule: checks it and records its meaning in the spec's plan.
+Rule = Callable[[Checker, Located, CheckedSpec, Claims, Claims], None]
 
 
-def _claim(checker: _Checker, item: Located, name: ast.Name, claims: Claims, priors: Claims) -> bool:
+def _claim(checker: Checker, item: Located, name: ast.Name, claims: Claims, priors: Claims) -> bool:
     """Record that `item` defines factor `name`; report a clash with an earlier statement."""
     earlier = claims.get(name.id)
     stmt = item.statement
@@ -41,18 +46,18 @@ def _claim(checker: _Checker, item: Located, name: ast.Name, claims: Claims, pri
     return True
 
 
-def check_Invariant(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_invariant(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     for name in item.statement.factors:  # type: ignore[union-attr]
-        if checker._factor(item, name, spec.space) and _claim(checker, item, name, claims, priors):
+        if checker.factor(item, name, spec.space) and _claim(checker, item, name, claims, priors):
             plan = spec.factors[name.id]
             plan.mode, plan.invariant = "invariant", True
             plan.touched_by.append(item)
 
 
-def _shift_target(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims,
+def _shift_target(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims,
                   priors: Claims) -> FactorPlan | None:
     name = item.statement.factor  # type: ignore[union-attr]
-    factor = checker._factor(item, name, spec.space)
+    factor = checker.factor(item, name, spec.space)
     if factor is None or not _claim(checker, item, name, claims, priors):
         return None
     plan = spec.factors[name.id]
@@ -61,17 +66,15 @@ def _shift_target(checker: _Checker, item: Located, spec: CheckedSpec, claims: C
     return plan
 
 
-def check_ShiftIn(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_shift_in(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     stmt: ast.ShiftIn = item.statement  # type: ignore[assignment]
     factor = spec.space[stmt.factor.id] if stmt.factor.id in spec.space else None
     if factor is not None and factor.kind == "categorical":
         checker.error(item, stmt, f"an interval on the categorical factor `{factor.name}`",
                       hint=f"give levels instead: `shift {factor.name} in [{', '.join(factor.levels[:2])}]`")
         return
-    from gmhf.dsl.check import evaluate_constant
-
-    low = evaluate_constant(checker, item, stmt.low, spec.space)
-    high = evaluate_constant(checker, item, stmt.high, spec.space)
+    low = checker.constant(item, stmt.low, spec.space)
+    high = checker.constant(item, stmt.high, spec.space)
     if factor is not None and factor.low_open and low == factor.low:
         checker.error(item, stmt.low, f"`{factor.name}` excludes its bound {low:g} ({factor.bounds_text()})",
                       hint="start the interval just above it")
@@ -91,7 +94,7 @@ def check_ShiftIn(checker: _Checker, item: Located, spec: CheckedSpec, claims: C
         plan.dist = ("uniform", (low, high))
 
 
-def check_ShiftLevels(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_shift_levels(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     stmt: ast.ShiftLevels = item.statement  # type: ignore[assignment]
     factor = spec.space[stmt.factor.id] if stmt.factor.id in spec.space else None
     if factor is not None and factor.kind == "real":
@@ -125,7 +128,7 @@ def check_ShiftLevels(checker: _Checker, item: Located, spec: CheckedSpec, claim
     plan.mode, plan.levels = "levels", tuple(sorted(set(values)))
 
 
-def check_ShiftBy(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_shift_by(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     stmt: ast.ShiftBy = item.statement  # type: ignore[assignment]
     factor = spec.space[stmt.factor.id] if stmt.factor.id in spec.space else None
     if factor is not None and factor.kind == "categorical":
@@ -153,10 +156,10 @@ def check_ShiftBy(checker: _Checker, item: Located, spec: CheckedSpec, claims: C
     plan.low, plan.high = max(plan.factor.low, low), min(plan.factor.high, high)
 
 
-def _prior_target(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims,
+def _prior_target(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims,
                   priors: Claims) -> FactorPlan | None:
     name = item.statement.factor  # type: ignore[union-attr]
-    if checker._factor(item, name, spec.space) is None:
+    if checker.factor(item, name, spec.space) is None:
         return None
     if name.id in priors:
         checker.conflict(item, name, f"`{name.id}` has two priors", priors[name.id], "the first prior is here")
@@ -173,7 +176,7 @@ def _prior_target(checker: _Checker, item: Located, spec: CheckedSpec, claims: C
     return plan
 
 
-def check_Prior(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_prior(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     stmt: ast.Prior = item.statement  # type: ignore[assignment]
     call = stmt.dist
     kind = checker.registry.distributions.get(call.func.id)
@@ -210,27 +213,25 @@ def check_Prior(checker: _Checker, item: Located, spec: CheckedSpec, claims: Cla
         plan.mode = plan.mode if plan.mode in ("interval", "levels") else "prior"
 
 
-def _positional(checker: _Checker, item: Located, call: ast.Call, params: tuple[str, ...],
+def _positional(checker: Checker, item: Located, call: ast.Call, params: tuple[str, ...],
                 spec: CheckedSpec) -> tuple[float, ...] | None:
     if len(call.args) != len(params):
         checker.error(item, call, f"`{call.func.id}` takes {len(params)} argument{'s' if len(params) != 1 else ''} "
                       f"({', '.join(params)}), got {len(call.args)}")
         return None
-    from gmhf.dsl.check import evaluate_constant
-
     values = []
     for arg in call.args:
         if isinstance(arg, ast.NamedArg):
             checker.error(item, arg, f"`{call.func.id}` takes no named arguments")
             return None
-        value = evaluate_constant(checker, item, arg, spec.space)
+        value = checker.constant(item, arg, spec.space)
         if value is None:
             return None
         values.append(value)
     return tuple(values)
 
 
-def _named_weights(checker: _Checker, item: Located, call: ast.Call, factor: object) -> tuple[float, ...] | None:
+def _named_weights(checker: Checker, item: Located, call: ast.Call, factor: object) -> tuple[float, ...] | None:
     levels: tuple[str, ...] = getattr(factor, "levels", ())
     weights = dict.fromkeys(levels, 0.0)
     seen: set[str] = set()
@@ -256,16 +257,14 @@ def _named_weights(checker: _Checker, item: Located, call: ast.Call, factor: obj
     return tuple(weights.values()) if ok else None
 
 
-def check_PriorBetween(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_prior_between(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     stmt: ast.PriorBetween = item.statement  # type: ignore[assignment]
     factor = spec.space[stmt.factor.id] if stmt.factor.id in spec.space else None
     if factor is not None and factor.kind == "categorical":
         checker.error(item, stmt, f"`between` needs a numeric factor; `{factor.name}` is categorical")
         return
-    from gmhf.dsl.check import between_normal, evaluate_constant
-
-    low = evaluate_constant(checker, item, stmt.low, spec.space)
-    high = evaluate_constant(checker, item, stmt.high, spec.space)
+    low = checker.constant(item, stmt.low, spec.space)
+    high = checker.constant(item, stmt.high, spec.space)
     percent = stmt.percent.value
     if not 0 < percent < 100:
         checker.error(item, stmt.percent, f"the percentage must be in (0, 100), got {percent:g}",
@@ -282,19 +281,25 @@ def check_PriorBetween(checker: _Checker, item: Located, spec: CheckedSpec, clai
         plan.mode = plan.mode if plan.mode in ("interval", "levels") else "prior"
 
 
-def check_Require(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_require(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     spec.requires.append(item)
 
 
-def check_Prefer(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_prefer(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     spec.prefers.append(item)
 
 
-def check_Expect(checker: _Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+def check_expect(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
     spec.expects.append(item)
 
 
-def finalize(checker: _Checker, spec: CheckedSpec, priors: Claims) -> None:
+def between_normal(low: float, high: float, percent: float) -> tuple[float, float]:
+    """The normal with `percent`% of its mass on [low, high], centred on it: (mu, sigma)."""
+    z = statistics.NormalDist().inv_cdf(0.5 + percent / 200)
+    return (low + high) / 2, (high - low) / (2 * z)
+
+
+def finalize(checker: Checker, spec: CheckedSpec, priors: Claims) -> None:
     """Intersect each prior's support with the factor's bounds; an empty result is an error."""
     for name, item in priors.items():
         plan = spec.factors[name]
@@ -320,3 +325,19 @@ def finalize(checker: _Checker, spec: CheckedSpec, priors: Claims) -> None:
             plan.low, plan.high = max(plan.low, low), min(plan.high, high)
         if plan.factor.kind == "categorical" and plan.levels is not None and plan.factor.name not in priors:
             plan.dist = ("choice", tuple(1.0 if i in plan.levels else 0.0 for i in range(len(plan.factor.levels))))
+
+
+#: The rule of each built-in statement node; `check` looks a statement's class up here. Statements
+#: with no entry are handled by the driver: `domain`, `use` and `trust` before the rules run, and
+#: plugin statements (`CustomStatement`) through the registry.
+RULES: dict[type[ast.Node], Rule] = {
+    ast.Invariant: check_invariant,
+    ast.ShiftIn: check_shift_in,
+    ast.ShiftLevels: check_shift_levels,
+    ast.ShiftBy: check_shift_by,
+    ast.Prior: check_prior,
+    ast.PriorBetween: check_prior_between,
+    ast.Require: check_require,
+    ast.Prefer: check_prefer,
+    ast.Expect: check_expect,
+}
