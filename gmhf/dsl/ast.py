@@ -8,6 +8,7 @@ which is how the round-trip property `parse(fmt(ast)) == ast` is stated.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "Binary", "BoolOp", "Call", "Compare", "CustomStatement", "Domain", "Expect", "Expr", "Invariant",
     "Name", "NamedArg", "Neg", "Not", "Number", "Prefer", "Prior", "PriorBetween", "Require", "ShiftBy",
-    "ShiftIn", "ShiftLevels", "Span", "Spec", "Statement", "Trust", "Use", "Word", "strip_spans",
+    "ShiftIn", "ShiftLevels", "Span", "Spec", "Statement", "Trust", "Use", "Word", "names_in", "strip_spans",
+    "walk",
 ]
 
 
@@ -281,3 +283,39 @@ def strip_spans(node: Node) -> Node:
             value = tuple(strip_spans(v) if isinstance(v, Node) else v for v in value)
         fields[name] = value
     return type(node).model_construct(**fields)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Yield `node` and every node below it, parents first, children in field order.
+
+    The one traversal of the tree: code that looks for something in an expression filters this
+    instead of writing its own recursion. It keeps its own stack, so a deeply nested expression
+    cannot exhaust Python's recursion limit.
+    """
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        below: list[Node] = []
+        for name in type(current).model_fields:
+            value = getattr(current, name)
+            below.extend(v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, Node))
+        stack.extend(reversed(below))
+
+
+def names_in(node: Node) -> tuple[str, ...]:
+    """The names `node` refers to, each once, in source order.
+
+    A named argument's label (`rain` in `choice(rain: 0.7)`) names a level or parameter, not a
+    factor or observable, so it is left out; the function name of a call is left out too.
+    """
+    labels: set[int] = set()  # a parent is yielded before its children, so labels are known in time
+    found: dict[str, None] = {}
+    for current in walk(node):
+        if isinstance(current, NamedArg):
+            labels.add(id(current.name))
+        elif isinstance(current, Call):
+            labels.add(id(current.func))
+        elif isinstance(current, Name) and id(current) not in labels:
+            found.setdefault(current.id)
+    return tuple(found)
