@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from gmhf.core.distributions import DTYPE
-from gmhf.testing.contracts import Violations, is_vector, same
+from gmhf.testing._violations import Violations, is_vector, same
 
 if TYPE_CHECKING:
     from gmhf.core.domain import Domain

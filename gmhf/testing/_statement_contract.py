@@ -10,7 +10,7 @@ from torch import Tensor
 
 from gmhf.core.distributions import DTYPE
 from gmhf.dsl import ast
-from gmhf.testing.contracts import Violations, is_vector, same
+from gmhf.testing._violations import Violations, is_vector, same
 
 if TYPE_CHECKING:
     from gmhf.core.constraints import Constraint

@@ -29,6 +29,9 @@ from torch import Tensor
 
 from gmhf.core.distributions import DTYPE
 from gmhf.core.registry import DistributionKind, resolve
+from gmhf.testing._domain_contract import check_domain_rules
+from gmhf.testing._statement_contract import check_statement_examples
+from gmhf.testing._violations import ContractError, Violations, is_vector, same
 
 if TYPE_CHECKING:
     from gmhf.core.constraints import Constraint
@@ -40,45 +43,6 @@ __all__ = ["ContractError", "check_distribution", "check_domain", "check_stateme
 KS_CRITICAL = 1.95
 #: Frequencies of discrete values must lie within this many binomial standard errors of exp(log_prob).
 FREQUENCY_SIGMAS = 5.0
-
-
-class ContractError(AssertionError):
-    """A plugin broke one or more contracts; `violations` lists each, with an example."""
-
-    def __init__(self, subject: str, violations: Sequence[str]) -> None:
-        self.subject = subject
-        self.violations = tuple(violations)
-        lines = "\n".join(f"  - {v}" for v in self.violations)
-        super().__init__(f"{subject} breaks {len(self.violations)} contract(s):\n{lines}")
-
-
-class Violations:
-    """Collects broken rules; `done()` raises them all at once."""
-
-    def __init__(self, subject: str) -> None:
-        self.subject = subject
-        self.found: list[str] = []
-
-    def require(self, ok: bool, message: str | Callable[[], str]) -> bool:
-        """Record `message` unless `ok`; returns `ok` so later rules can depend on it."""
-        if not ok:
-            self.found.append(message() if callable(message) else message)
-        return ok
-
-    def done(self) -> None:
-        """Raise the collected violations, if any."""
-        if self.found:
-            raise ContractError(self.subject, self.found)
-
-
-def same(a: Tensor, b: Tensor, *, rtol: float = 0.0, atol: float = 0.0) -> bool:
-    """Equal shapes and values (NaN equal to NaN, infinities to themselves)."""
-    return a.shape == b.shape and bool(torch.isclose(a.to(DTYPE), b.to(DTYPE), rtol=rtol, atol=atol,
-                                                     equal_nan=True).all())
-
-
-def is_vector(value: Any, n: int) -> bool:
-    return isinstance(value, Tensor) and tuple(value.shape) == (n,)
 
 
 # ------------------------------------------------------------------ distributions
@@ -202,8 +166,6 @@ def check_statement(cls: type[Constraint], specs: Sequence[str], *, domain: str 
     Raises:
         ContractError: every broken rule, with an example.
     """
-    from gmhf.testing._statement_contract import check_statement_examples
-
     v = Violations(f"statement kind {getattr(cls, '__name__', cls)!r}")
     check_statement_examples(cls, list(specs), domain, samples, seed, v)
     v.done()
@@ -224,8 +186,6 @@ def check_domain(domain: Domain | str, *, samples: int = 64, seed: int = 0) -> N
     Raises:
         ContractError: every broken rule, with an example.
     """
-    from gmhf.testing._domain_contract import check_domain_rules
-
     name = domain if isinstance(domain, str) else getattr(domain, "name", repr(domain))
     v = Violations(f"domain {name!r}")
     check_domain_rules(domain, samples, seed, v)
