@@ -118,3 +118,39 @@ def test_light_commands_do_not_import_torch(args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_lazy_command_table_matches_the_commands() -> None:
+    """Each COMMANDS target is a click command of that name whose first help sentence is its SUMMARIES entry."""
+    from gmhf.cli import COMMANDS, SUMMARIES, resolve
+
+    assert set(COMMANDS) == set(SUMMARIES)
+    for name, target in COMMANDS.items():
+        command = resolve(target)
+        assert command.name == name
+        assert command.get_short_help_str(limit=10_000) == SUMMARIES[name], name
+
+
+def test_help_lists_commands_without_importing_them() -> None:
+    """`gmhf --help` lists every built-in with its summary, importing no command module."""
+    code = ("import sys\nfrom gmhf.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\nloaded = sorted(m for m in sys.modules if m.startswith('gmhf.cli.'))\n"
+            "assert loaded in ([], ['gmhf.cli.common']), loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    from gmhf.cli import SUMMARIES
+
+    rows = {line.split()[0]: line for line in result.stdout.partition("Commands:")[2].splitlines() if line.strip()}
+    for name, summary in SUMMARIES.items():  # click shortens long summaries to the width: compare a prefix
+        assert summary[:40] in rows[name], name
+
+
+def test_cli_modules_import_no_private_names_and_not_their_package() -> None:
+    """The cli modules share code through public names (gmhf.cli.common), never `_x`, and never import gmhf.cli."""
+    import ast
+
+    for path in sorted((ROOT / "gmhf" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gmhf"):
+                assert not [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")], (path.name, node.module)
+                assert path.name == "__init__.py" or node.module != "gmhf.cli", path.name

@@ -1,19 +1,17 @@
 """`gmhf train`: meta-train a learner on tasks generated from a spec, resumable after a crash.
 
-Kept apart from `gmhf.cli` so the command table stays short; like every command it imports torch
+One module per family of verbs (`gmhf.cli` lists them lazily); like every command it imports torch
 only when it runs.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gmhf.cli.common import echo_json, set_torch_threads, show_progress
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import UsageError
 
@@ -31,10 +29,6 @@ def _hidden(value: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--hidden: expected comma-separated positive layer widths such as 40,40; got {value!r}.")
     return sizes
-
-
-def _progress_wanted() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 @click.command(epilog=EPILOG)
@@ -81,9 +75,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
       gmhf train examples/specs/sinusoid.guide --steps 500 --run runs/sine
       gmhf train --resume --run runs/sine        # after a crash or Ctrl-C
     """
-    from gmhf.cli import _threads
-
-    _threads()
+    set_torch_threads()
     from gmhf.core.runs import Trainer
 
     if resume:
@@ -103,7 +95,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
         run_dir = run_dir or str(Path("runs") / f"{Path(spec).stem}-{config.learner}")
         trainer = Trainer(config, run_dir)
     finish = None
-    if _progress_wanted() and not as_json:
+    if show_progress(as_json=as_json):
         trainer.on_step, finish = _progress(trainer.step, trainer.config.steps)
     else:
         trainer.on_step = _report_evaluations
@@ -119,7 +111,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
     document = {"run": str(run_dir), "step": result.step, "skipped": result.skipped,
                 "truth": trainer.truth_name, "deployment": result.deployment}
     if as_json:
-        click.echo(json.dumps(document, indent=2))
+        echo_json(document)
         return
     losses = ", ".join(f"{k} = {v:.4g}" for k, v in result.deployment.items())
     click.echo(f"{result.step} steps ({result.skipped} skipped); deployment loss on {trainer.truth_name}: "

@@ -1,80 +1,25 @@
-"""The `gmhf` command line: a thin shell over the Python API.
+"""`gmhf check`, `fmt`, `explain`, `sample`, `plugins`: the commands that read specs and report on them.
 
-`gmhf --help`, `check` and `fmt` import no torch; commands that sample import it inside their body
-and default to one torch thread (`GMHF_THREADS` overrides). Exit codes are `gmhf.ExitCode`.
+`check` and `fmt` import no torch (a test pins this); `explain` and `sample` import it inside their
+bodies, after setting the thread count.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gmhf.cli.common import echo_json, set_torch_threads
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
-from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
+from gmhf.errors import ExitCode
+from gmhf.files import write_atomic
 
 
-class _Group(click.Group):
-    """Built-in commands plus those plugins register through `gmhf_commands`."""
-
-    def _plugin_commands(self) -> dict[str, click.Command]:
-        from gmhf.plugins.manager import plugin_host
-
-        found = {}
-        host = plugin_host()
-        for command in host.commands():
-            if command.name in self.commands or command.name in found:
-                owner = host.plugins.get(getattr(command, "_gmhf_plugin", ""), None)
-                message = f"command `{command.name}` clashes with an existing one; skipped"
-                if owner is not None and message not in owner.errors:
-                    owner.errors.append(message)
-                continue
-            found[command.name] = command
-        return found
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*self.commands, *self._plugin_commands()])
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self.commands.get(name) or self._plugin_commands().get(name)
-
-
-@click.group(cls=_Group, epilog=EPILOG)
-@click.version_option(package_name="gmhf", prog_name="gmhf")
-def cli() -> None:
-    """Turn what you believe about a target environment into samplers and constraints.
-
-    Write a guidance spec (a .guide file), then:
-
-    \b
-      gmhf check spec.guide         find mistakes (no torch needed)
-      gmhf fmt spec.guide           rewrite it in the one canonical format
-      gmhf explain spec.guide       source vs believed target, per factor
-      gmhf sample spec.guide -n 5   draw environments from the believed target
-      gmhf train spec.guide         meta-train a model on environments from the spec
-      gmhf plugins                  what is installed and what it registers
-
-    The language is described in docs/language.md.
-    """
-
-
-def _threads() -> None:
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("GMHF_THREADS", "1")))
-
-
-def _echo_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2))
-
-
-@cli.command(epilog=EPILOG)
+@click.command(epilog=EPILOG)
 @click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as one JSON document.")
 @click.option("--domain", help="Domain for specs without a `domain` line.")
@@ -107,11 +52,11 @@ def check(specs: tuple[str, ...], as_json: bool, domain: str | None) -> None:
         if not as_json and not diagnostics:
             click.echo(f"{path}: ok")
     if as_json:
-        _echo_json({"files": report})
+        echo_json({"files": report})
     sys.exit(ExitCode.FINDINGS if failed else ExitCode.OK)
 
 
-@cli.command(epilog=EPILOG)
+@click.command(epilog=EPILOG)
 @click.argument("specs", nargs=-1, required=True)
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would change.")
 @click.option("--diff", is_flag=True, help="Print what would change as a unified diff; change nothing.")
@@ -158,19 +103,12 @@ def fmt(specs: tuple[str, ...], check_only: bool, diff: bool) -> None:
             if name == "-":
                 click.echo(formatted, nl=False)
             else:
-                _write_atomic(Path(name), formatted)
+                write_atomic(name, formatted)
                 click.echo(f"reformatted {name}", err=True)
     sys.exit(ExitCode.FINDINGS if broken or (changed and check_only) else ExitCode.OK)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-@cli.command(epilog=EPILOG)
+@click.command(epilog=EPILOG)
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as one JSON document.")
 def explain(spec: str, as_json: bool) -> None:
@@ -183,19 +121,19 @@ def explain(spec: str, as_json: bool) -> None:
     Example:
       gmhf explain examples/specs/sinusoid.guide
     """
-    _threads()
+    set_torch_threads()
     import gmhf
 
     data = gmhf.load(spec).explain()
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     from gmhf.render import explain_tables
 
     explain_tables(data, spec)
 
 
-@cli.command(epilog=EPILOG)
+@click.command(epilog=EPILOG)
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 @click.option("-n", "count", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many environments to draw.")
@@ -213,7 +151,7 @@ def sample(spec: str, count: int, seed: int | None, as_json: bool) -> None:
     Example:
       gmhf sample examples/specs/sinusoid.guide -n 5 --seed 0 --json
     """
-    _threads()
+    set_torch_threads()
     import gmhf
 
     guidance = gmhf.load(spec)
@@ -233,14 +171,14 @@ def sample(spec: str, count: int, seed: int | None, as_json: bool) -> None:
     else:
         records = guidance.sample(count, seed=seed).to_records()
     if as_json:
-        _echo_json({**document, "samples": records})
+        echo_json({**document, "samples": records})
         return
     from gmhf.render import sample_table
 
     sample_table(records, f"{count} environments from {spec}" + (f" (seed {seed})" if seed is not None else ""))
 
 
-@cli.command(epilog=EPILOG)
+@click.command(epilog=EPILOG)
 @click.option("--json", "as_json", is_flag=True, help="Print the plugin list as one JSON document.")
 def plugins(as_json: bool) -> None:
     """List plugins: version, origin, what each registers, and any load error."""
@@ -251,52 +189,10 @@ def plugins(as_json: bool) -> None:
     host.commands(strict=False)
     infos = list(host.plugins.values())
     if as_json:
-        _echo_json({"plugins": [info.to_json() for info in infos]})
+        echo_json({"plugins": [info.to_json() for info in infos]})
     else:
         from gmhf.render import plugins_table
 
         plugins_table(infos)
     failed = any(info.errors for info in infos)
     sys.exit(ExitCode.PLUGIN if failed and host.strict else ExitCode.OK)
-
-
-def _add_commands() -> None:
-    from gmhf.cli_train import train
-
-    cli.add_command(train)
-
-
-_add_commands()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning errors into messages and exit codes."""
-    try:
-        cli.main(args=argv, prog_name="gmhf", standalone_mode=False)
-        sys.exit(ExitCode.OK)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(ExitCode.USAGE)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(ExitCode.USAGE)
-    except PluginError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(ExitCode.PLUGIN)
-    except UsageError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(ExitCode.USAGE)
-    except GmhfError as error:  # a SpecError, or a spec whose constraints leave nothing to sample
-        spec_error = hasattr(error, "diagnostics")  # SpecError is not imported, to keep --help light
-        click.echo(str(error) if spec_error else f"error: {error}", err=True)
-        sys.exit(ExitCode.FINDINGS)
-    except Exception as error:  # a bug: say whose, and ask for the input
-        from gmhf import __version__
-
-        click.echo(f"internal error in gmhf {__version__}: {type(error).__name__}: {error}\n"
-                   "This is a bug. Please report it with the spec and the command that caused it.", err=True)
-        if os.environ.get("GMHF_DEBUG"):
-            raise
-        sys.exit(ExitCode.INTERNAL)
