@@ -6,8 +6,10 @@ each plugin's hook runs on its own, so one broken plugin costs only itself.
 
 Environment:
     GMHF_LOAD_PLUGINS=a,b     load only these entry points (empty: none); built-ins always load
-    GMHF_DISABLE_PLUGINS=a,b  skip these plugins (entry points or built-ins such as `sinusoid`)
-    GMHF_STRICT_PLUGINS=1     any plugin failure raises PluginError (the CLI exits with code 4)
+    GMHF_DISABLE_PLUGINS=a,b  skip these plugins (entry points, or built-in domains such as `sinusoid`;
+                              `builtin` itself cannot be: every domain needs its statements)
+    GMHF_STRICT_PLUGINS=1     any plugin failure raises PluginError (the CLI exits with code 4);
+                              1/true/yes/on turn it on, 0/false/no/off/empty leave it off
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import pluggy
 
 from gmhf.core.registry import DistributionKind, FunctionKind, Registry, StatementKind
-from gmhf.errors import PluginError
+from gmhf.errors import PluginError, UsageError
 from gmhf.plugins import hookspecs
 
 __all__ = ["PluginHost", "PluginInfo", "build_host", "plugin_host", "using_plugins"]
@@ -34,6 +36,9 @@ ENTRY_POINT_GROUP = "gmhf"
 #: Built-in plugins: (name, module). They register through the same hooks as everyone else.
 BUILTIN_PLUGINS = (("builtin", "gmhf.plugins.builtin"), ("sinusoid", "gmhf.plugins.sinusoid"),
                    ("duffing", "gmhf.plugins.duffing"))
+#: The built-in plugin every domain needs (its statements and distributions); it cannot be disabled.
+CORE_PLUGIN = "builtin"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _REGISTRY_HOOKS = ("gmhf_statements", "gmhf_distributions", "gmhf_functions", "gmhf_domains",
                    "gmhf_learners", "gmhf_experts")
 
@@ -216,6 +221,28 @@ def _names(value: str | None) -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
+def _strict(value: str | None) -> bool:
+    """GMHF_STRICT_PLUGINS as a flag; a value that is neither on nor off is refused, not guessed."""
+    word = (value or "").strip().lower()
+    if word not in _TRUE + _FALSE:
+        raise UsageError(f"`GMHF_STRICT_PLUGINS` must be one of {', '.join(_TRUE)} (on) or "
+                         f"{', '.join(_FALSE[:-1])} or empty (off), got {value!r}.")
+    return word in _TRUE
+
+
+def _disabled(value: str | None) -> set[str]:
+    names = _names(value) or set()
+    if CORE_PLUGIN in names:
+        raise UsageError(f"`GMHF_DISABLE_PLUGINS` names `{CORE_PLUGIN}`, which cannot be disabled: every "
+                         f"domain needs its statements and distributions; remove it from {value!r}.")
+    return names
+
+
+def _entry_point_name(host: PluginHost, ep: metadata.EntryPoint, dist: str | None) -> str:
+    """The entry point's name, or `name@distribution` when an earlier distribution took the name."""
+    return ep.name if ep.name not in host.plugins else f"{ep.name}@{dist or ep.value}"
+
+
 def build_host(
     *, extra_plugins: Iterable[ModuleType | object] = (), entry_points: Iterable[metadata.EntryPoint] | None = None,
     env: Mapping[str, str] | None = None,
@@ -227,10 +254,10 @@ def build_host(
     """
     env = os.environ if env is None else env
     only = _names(env.get("GMHF_LOAD_PLUGINS"))
-    disabled = _names(env.get("GMHF_DISABLE_PLUGINS")) or set()
+    disabled = _disabled(env.get("GMHF_DISABLE_PLUGINS"))
     pm = pluggy.PluginManager("gmhf")
     pm.add_hookspecs(hookspecs)
-    host = PluginHost(pm=pm, plugins={}, strict=env.get("GMHF_STRICT_PLUGINS", "") not in ("", "0"))
+    host = PluginHost(pm=pm, plugins={}, strict=_strict(env.get("GMHF_STRICT_PLUGINS")))
     from gmhf import __version__
 
     for name, module_name in BUILTIN_PLUGINS:
@@ -238,12 +265,13 @@ def build_host(
             _add(host, importlib.import_module(module_name), PluginInfo(name, __version__, "builtin", "gmhf"))
     if entry_points is None:
         entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    for ep in entry_points:
+    for ep in sorted(entry_points, key=_load_order):  # a defined order, so who wins a clash is defined
         if ep.name in disabled or (only is not None and ep.name not in only):
             continue
         dist = getattr(ep, "dist", None)
-        info = PluginInfo(ep.name, dist.version if dist else None, "entry point",
-                          dist.metadata["Name"] if dist else None)
+        dist_name = dist.metadata["Name"] if dist else None
+        info = PluginInfo(_entry_point_name(host, ep, dist_name), dist.version if dist else None, "entry point",
+                          dist_name)
         try:
             plugin = ep.load()
         except Exception as error:  # an import failure costs only this plugin
@@ -255,6 +283,12 @@ def build_host(
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         _add(host, plugin, PluginInfo(name, None, "local"))
     return host
+
+
+def _load_order(ep: metadata.EntryPoint) -> tuple[str, str]:
+    """Entry points load by name, then by distribution name (not in sys.path order)."""
+    dist = getattr(ep, "dist", None)
+    return ep.name, (dist.metadata["Name"] or "").lower() if dist else ""
 
 
 def _add(host: PluginHost, plugin: object, info: PluginInfo) -> None:
