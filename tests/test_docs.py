@@ -1,4 +1,4 @@
-"""The docs keep step with the code: every hook, every keyword, every example spec."""
+"""The docs keep step with the code: every hook, every keyword, every example spec, every command option."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import inspect
 import re
 from pathlib import Path
 
+import click
 import pytest
 
+from gmhf.cli import COMMANDS, resolve
 from gmhf.dsl.parse import BUILTIN_KEYWORDS
 from gmhf.plugins import hookspecs
 from gmhf.plugins.manager import build_host, using_plugins
@@ -87,3 +89,18 @@ def test_every_builtin_learner_has_a_row_in_the_learner_docs() -> None:
     assert learners, "no built-in learner registered"
     for name in learners:
         assert f"| `{name}`" in text, name
+
+
+def _cli_sections() -> dict[str, str]:
+    parts = re.split(r"^## gmhf (\w+)\s*$", _read("cli.md"), flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_cli_doc_section_names_every_option(name: str) -> None:
+    """docs/cli.md has a `## gmhf NAME` section for each built-in command that names each of its --help options."""
+    sections = _cli_sections()
+    assert name in sections, f"docs/cli.md has no `## gmhf {name}` section"
+    options = [opt for param in resolve(COMMANDS[name]).params if isinstance(param, click.Option)
+               for opt in param.opts if opt.startswith("--")]
+    assert [opt for opt in options if not re.search(rf"{re.escape(opt)}(?![\w-])", sections[name])] == []
