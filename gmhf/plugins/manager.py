@@ -29,6 +29,7 @@ import pluggy
 from gmhf.core.registry import DistributionKind, FunctionKind, Registry, StatementKind
 from gmhf.errors import PluginError, UsageError
 from gmhf.plugins import hookspecs
+from gmhf.plugins.validation import refuse_broken
 
 __all__ = ["PluginHost", "PluginInfo", "build_host", "plugin_host", "using_plugins"]
 
@@ -142,6 +143,7 @@ def _build_registry(host: PluginHost) -> Registry:
     for hook in _REGISTRY_HOOKS:
         for info, impl in host._impls(hook):
             _call(info, impl, _registrar(hook, info, registry))
+    refuse_broken(registry, host.plugins)
     return registry
 
 
