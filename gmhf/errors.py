@@ -30,6 +30,8 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 3
     #: A plugin failed to load or register and `GMHF_STRICT_PLUGINS=1` is set.
     PLUGIN = 4
+    #: Interrupted (Ctrl-C); a training run has checkpointed and `--resume` continues it.
+    INTERRUPTED = 130
 
 
 class GmhfError(Exception):

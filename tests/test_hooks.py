@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 import gmhf
 from gmhf.core.learners import MAML
-from gmhf.core.runs import TrainConfig, Trainer
+from gmhf.core.trainer import TrainConfig
 from gmhf.plugins import hookspecs
 from gmhf.plugins.manager import build_host, using_plugins
+from gmhf.runner import start_training
 from tests.plugins import extras, toy
 
 
@@ -69,7 +70,7 @@ def test_hook_gmhf_learners(tmp_path: Path) -> None:
     with using_plugins(toy, extras, Learners()):
         config = TrainConfig(spec="domain sinusoid", learner="one-step-maml", steps=2, meta_batch=2, pool_size=8,
                              eval_tasks=4, hidden=(4,))
-        trainer = Trainer(config, tmp_path / "run")
+        trainer = start_training(config, tmp_path / "run").trainer
         assert isinstance(trainer.learner, OneStepMAML) and trainer.learner.inner_steps == 1
         assert set(trainer.run().deployment) == {"k0", "k1"}
 

@@ -16,9 +16,10 @@ import torch
 
 import gmhf
 from gmhf.core.learners import MAML, mlp
-from gmhf.core.runs import TrainConfig, Trainer
 from gmhf.core.tasks import TaskPool
+from gmhf.core.trainer import TrainConfig, Trainer
 from gmhf.errors import GmhfError, UsageError
+from gmhf.runner import resume_training, start_training
 
 SPEC = "examples/specs/sinusoid.guide"
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,14 @@ def small(**changes: Any) -> TrainConfig:
     settings: dict[str, Any] = dict(spec=SPEC, steps=30, meta_batch=4, pool_size=32, refresh_every=7,
                                     checkpoint_every=10, eval_tasks=16, hidden=(16,))
     return TrainConfig(**{**settings, **changes})
+
+
+def start(config: TrainConfig, run: Path) -> Trainer:
+    return start_training(config, run).trainer
+
+
+def resume(run: Path) -> Trainer:
+    return resume_training(run).trainer
 
 
 def final_model(run: Path) -> dict[str, torch.Tensor]:
@@ -57,7 +66,7 @@ def test_a_run_killed_and_resumed_ends_identical_to_an_uninterrupted_one(tmp_pat
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     config = TrainConfig.model_validate(json.loads((killed / "config.json").read_text())["gmhf_config"])
-    reference = Trainer(config, tmp_path / "reference").run()
+    reference = start(config, tmp_path / "reference").run()
     assert json.loads(resumed.stdout)["deployment"] == reference.deployment
     assert (killed / "metrics.jsonl").read_bytes() == (tmp_path / "reference" / "metrics.jsonl").read_bytes()
     for name, value in final_model(tmp_path / "reference").items():
@@ -65,14 +74,14 @@ def test_a_run_killed_and_resumed_ends_identical_to_an_uninterrupted_one(tmp_pat
 
 
 def test_resume_in_process_continues_exactly(tmp_path: Path) -> None:
-    whole = Trainer(small(), tmp_path / "whole")
+    whole = start(small(), tmp_path / "whole")
     whole.run()
-    part = Trainer(small(), tmp_path / "part")
+    part = start(small(), tmp_path / "part")
     for _ in range(23):  # past the checkpoint at 20; steps 21-23 are lost and redone
         part.train_step()
         if part.step % 10 == 0:
             part.checkpoint()
-    Trainer.resume(tmp_path / "part").run()
+    resume(tmp_path / "part").run()
     assert (tmp_path / "part" / "metrics.jsonl").read_bytes() == (tmp_path / "whole" / "metrics.jsonl").read_bytes()
     for name, value in final_model(tmp_path / "whole").items():
         assert torch.equal(final_model(tmp_path / "part")[name], value)
@@ -81,14 +90,14 @@ def test_resume_in_process_continues_exactly(tmp_path: Path) -> None:
 def test_resume_refuses_a_spec_that_changed(tmp_path: Path) -> None:
     spec = tmp_path / "spec.guide"
     spec.write_text("domain sinusoid\n")
-    Trainer(small(spec=str(spec), steps=2), tmp_path / "run").run()
+    start(small(spec=str(spec), steps=2), tmp_path / "run").run()
     spec.write_text("domain sinusoid\nshift amplitude in 3 .. 4\n")
     with pytest.raises(GmhfError, match="changed since the run started"):
-        Trainer.resume(tmp_path / "run")
+        resume(tmp_path / "run")
 
 
 def test_non_finite_steps_are_skipped_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    trainer = Trainer(small(steps=8, max_bad_steps=3), tmp_path / "run")
+    trainer = start(small(steps=8, max_bad_steps=3), tmp_path / "run")
     backward = trainer.learner.backward
     calls = {"n": 0}
 
@@ -117,7 +126,7 @@ def test_non_finite_steps_are_skipped_and_counted(tmp_path: Path, monkeypatch: p
 
 def test_too_many_bad_steps_in_a_row_stop_the_run_with_a_checkpoint(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    trainer = Trainer(small(steps=20, max_bad_steps=3), tmp_path / "run")
+    trainer = start(small(steps=20, max_bad_steps=3), tmp_path / "run")
     monkeypatch.setattr(trainer.learner, "backward", lambda batch: torch.tensor(float("inf")))
     with pytest.raises(GmhfError, match="stopped at step 3: 3 steps in a row had a non-finite loss"):
         trainer.run()
@@ -127,9 +136,9 @@ def test_too_many_bad_steps_in_a_row_stop_the_run_with_a_checkpoint(tmp_path: Pa
 def test_ctrl_c_mid_step_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGINT arrives inside step 6's backward: step 6 completes, is checkpointed, and the run resumes exactly."""
-    whole = Trainer(small(), tmp_path / "whole")
+    whole = start(small(), tmp_path / "whole")
     whole.run()
-    trainer = Trainer(small(), tmp_path / "run")
+    trainer = start(small(), tmp_path / "run")
     backward, calls = trainer.learner.backward, {"n": 0}
 
     def interrupted(batch: Any) -> torch.Tensor:
@@ -141,7 +150,7 @@ def test_ctrl_c_mid_step_finishes_the_step_checkpoints_and_resumes_exactly(tmp_p
     monkeypatch.setattr(trainer.learner, "backward", interrupted)
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
-    resumed = Trainer.resume(tmp_path / "run")
+    resumed = resume(tmp_path / "run")
     assert resumed.step == 6
     resumed.run()
     assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == (tmp_path / "whole" / "metrics.jsonl").read_bytes()
@@ -156,13 +165,13 @@ def test_maml_beats_a_pretrained_baseline_on_five_shot_sinusoid() -> None:
     stated margin: MAML's query loss is at most 75% of the baseline's (measured: 1.9 vs 3.25).
     """
     source = gmhf.load("domain sinusoid")
-    held_out = TaskPool(source, size=500, support=5, query=10, seed=2).sample(500)
+    held_out = TaskPool.from_spec(source, size=500, support=5, query=10, seed=2).sample(500)
     results = {}
     for kind in ("maml", "pretrained"):
         net = mlp(1, 1, (40, 40), generator=torch.Generator().manual_seed(0))
         learner = MAML(net, inner_lr=0.01, inner_steps=5)
         optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
-        pool = TaskPool(source, size=1024, support=5, query=10, seed=1)
+        pool = TaskPool.from_spec(source, size=1024, support=5, query=10, seed=1)
         for _ in range(600):
             batch = pool.sample(16)
             optimiser.zero_grad()
@@ -201,19 +210,19 @@ def test_train_command(tmp_path: Path) -> None:
 
 def test_a_truth_of_another_domain_is_refused_before_the_run_exists(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="truth spec is about domain 'duffing'"):
-        Trainer(small(truth="examples/specs/duffing.guide"), tmp_path / "run")
+        start(small(truth="examples/specs/duffing.guide"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
 def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path: Path) -> None:
-    Trainer(small(steps=20), tmp_path / "run").run()  # checkpoints at 10 and 20 (the final one)
+    start(small(steps=20), tmp_path / "run").run()  # checkpoints at 10 and 20 (the final one)
     (tmp_path / "run" / "checkpoints" / "step-00000020.pt").write_bytes(b"truncated")
     with pytest.warns(UserWarning, match="resuming from step 10"):
-        assert Trainer.resume(tmp_path / "run").step == 10
+        assert resume(tmp_path / "run").step == 10
 
 
 def test_stale_checkpoints_without_a_config_are_not_reused(tmp_path: Path) -> None:
-    Trainer(small(steps=10), tmp_path / "run").run()
+    start(small(steps=10), tmp_path / "run").run()
     (tmp_path / "run" / "config.json").unlink()
     with pytest.raises(UsageError, match="holds checkpoints of an earlier run"):
-        Trainer(small(), tmp_path / "run")
+        start(small(), tmp_path / "run")

@@ -37,7 +37,7 @@ def test_mean_over_valid_ignores_invalid_tasks() -> None:
 
 def test_pool_refreshes_on_schedule_and_continues_exactly_after_a_reload() -> None:
     guidance = gmhf.load("domain sinusoid")
-    pool = TaskPool(guidance, size=64, support=5, query=10, refresh_every=3, seed=0)
+    pool = TaskPool.from_spec(guidance, size=64, support=5, query=10, refresh_every=3, seed=0)
     first = pool.theta.clone()
     for _ in range(3):
         pool.sample(8)
@@ -45,7 +45,7 @@ def test_pool_refreshes_on_schedule_and_continues_exactly_after_a_reload() -> No
     state = pool.state_dict()
     after = [pool.sample(8) for _ in range(3)]  # the pool's 4th draw regenerates it
     assert pool.refreshes == 2 and not torch.equal(pool.theta, first)
-    again = TaskPool(guidance, size=64, support=5, query=10, refresh_every=3, seed=123)
+    again = TaskPool.from_spec(guidance, size=64, support=5, query=10, refresh_every=3, seed=123)
     again.load_state_dict(state)
     for a, b in zip(after, (again.sample(8) for _ in range(3)), strict=True):
         assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y)
@@ -53,7 +53,7 @@ def test_pool_refreshes_on_schedule_and_continues_exactly_after_a_reload() -> No
 
 
 def test_pool_environments_follow_the_spec() -> None:
-    pool = TaskPool(gmhf.load("domain sinusoid\nshift amplitude in 3 .. 4"), size=128, support=5, query=5, seed=1)
+    pool = TaskPool.from_spec(gmhf.load("domain sinusoid\nshift amplitude in 3 .. 4"), size=128, support=5, query=5, seed=1)
     amplitude = pool.theta[:, 0]
     assert bool(((amplitude >= 3) & (amplitude <= 4)).all())
     assert pool.inputs.dtype == torch.float32 and pool.inputs.shape[1:] == (50, 1)
@@ -61,7 +61,7 @@ def test_pool_environments_follow_the_spec() -> None:
 
 def test_duffing_tasks_are_one_step_dynamics() -> None:
     guidance = gmhf.load("domain duffing")
-    pool = TaskPool(guidance, size=8, support=5, query=10, seed=0, dtype=torch.float64)
+    pool = TaskPool.from_spec(guidance, size=8, support=5, query=10, seed=0, dtype=torch.float64)
     assert pool.inputs.shape == (8, 99, 3) and pool.targets.shape == (8, 99, 2)
     # the slope of x is the finite difference of x, and it is close to v at the grid's resolution
     x_next = pool.inputs[:, 1:, 1]
@@ -72,4 +72,4 @@ def test_duffing_tasks_are_one_step_dynamics() -> None:
 
 def test_a_domain_without_examples_cannot_make_tasks() -> None:
     with pytest.raises(UsageError, match="does not turn its data into examples"):
-        TaskPool(gmhf.load("domain toy"), size=4)
+        TaskPool.from_spec(gmhf.load("domain toy"), size=4)

@@ -117,16 +117,18 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning errors into messages and exit codes."""
     try:
-        cli.main(args=argv, prog_name="gmhf", standalone_mode=False)
-        sys.exit(ExitCode.OK)
+        # without standalone mode Click *returns* the code of an `Exit` (such as 130 after Ctrl-C)
+        returned = cli.main(args=argv, prog_name="gmhf", standalone_mode=False)
+        sys.exit(returned if isinstance(returned, int) and not isinstance(returned, bool) else ExitCode.OK)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(ExitCode.USAGE)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(ExitCode.USAGE)
+    except click.Abort as error:  # Click turns Ctrl-C (and end of input at a prompt) into Abort
+        interrupted = isinstance(error.__cause__, KeyboardInterrupt)
+        click.echo("interrupted" if interrupted else "Aborted.", err=True)
+        sys.exit(ExitCode.INTERRUPTED if interrupted else ExitCode.USAGE)
     except PluginError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(ExitCode.PLUGIN)

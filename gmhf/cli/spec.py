@@ -157,9 +157,9 @@ def sample(spec: str, count: int, seed: int | None, as_json: bool) -> None:
     guidance = gmhf.load(spec)
     document: dict[str, Any] = {"domain": guidance.checked.domain}
     if guidance.expects:
-        from gmhf.core.environments import generate
+        from gmhf.core.environments import draw_from_spec
 
-        environments = generate(guidance, count, seed=seed)
+        environments = draw_from_spec(guidance, count, seed=seed)
         records = environments.theta.to_records()
         document["expect"] = environments.report()
         if not as_json:

@@ -18,7 +18,7 @@ from gmhf.errors import UsageError
 #: Options that shape a run; with --resume the saved config decides them, so they may not be given.
 RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_steps", "inner_lr", "outer_lr",
                "hidden", "tasks_per_chunk", "truth", "seed", "checkpoint_every", "eval_every", "pool_size",
-               "refresh_every")
+               "refresh_every", "generator", "twin_samples", "twin_steps")
 
 
 def _hidden(value: str) -> tuple[int, ...]:
@@ -59,6 +59,13 @@ def _hidden(value: str) -> tuple[int, ...]:
               help="Environments generated at once.")
 @click.option("--refresh-every", type=click.IntRange(min=0), default=200, show_default=True,
               help="Steps between regenerations of the pool (0: never).")
+@click.option("--generator", type=click.Choice(["sim", "cnode"]), default="sim", show_default=True,
+              help="Task data from the domain's simulator, or from a cNODE twin fitted to source simulations "
+                   "(fitted once, cached in RUN/twin.pt).")
+@click.option("--twin-samples", type=click.IntRange(min=8), default=512, show_default=True,
+              help="Source simulations the cNODE twin is fitted on.")
+@click.option("--twin-steps", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Optimiser steps of the twin's fit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
 @click.pass_context
 def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool, as_json: bool,
@@ -76,7 +83,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
       gmhf train --resume --run runs/sine        # after a crash or Ctrl-C
     """
     set_torch_threads()
-    from gmhf.core.runs import Trainer
+    from gmhf.runner import training
 
     if resume:
         given = [f"--{name.replace('_', '-')}" for name in RUN_OPTIONS
@@ -85,7 +92,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
             raise UsageError(f"--resume continues the saved config; drop {', '.join(given or ['SPEC'])}.")
         if run_dir is None:
             raise UsageError("--resume needs --run DIR, the run to continue.")
-        trainer = Trainer.resume(run_dir)
+        config = None
     elif spec is None:
         raise UsageError("give the SPEC to train on (or --resume --run DIR).")
     else:
@@ -93,39 +100,41 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
             options["truth"] = str(Path(options["truth"]).resolve())
         config = _config(str(Path(spec).resolve()), options)
         run_dir = run_dir or str(Path("runs") / f"{Path(spec).stem}-{config.learner}")
-        trainer = Trainer(config, run_dir)
-    finish = None
-    if show_progress(as_json=as_json):
-        trainer.on_step, finish = _progress(trainer.step, trainer.config.steps)
-    else:
-        trainer.on_step = _report_evaluations
-    try:
-        result = trainer.run()
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted at step {trainer.step}; a checkpoint was written. Continue with: "
-                   f"gmhf train --resume --run {run_dir}", err=True)
-        raise click.exceptions.Exit(130) from None
-    finally:
-        if finish is not None:
-            finish()
+    progress = show_progress(as_json=as_json)
+    with training(config, run_dir, progress=progress) as run:
+        trainer = run.trainer
+        finish = None
+        if progress:
+            trainer.on_step, finish = _progress(trainer.step, trainer.config.steps)
+        else:
+            trainer.on_step = _report_evaluations
+        try:
+            result = trainer.run()
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted at step {trainer.step}; a checkpoint was written. Continue with: "
+                       f"gmhf train --resume --run {run_dir}", err=True)
+            raise click.exceptions.Exit(130) from None
+        finally:
+            if finish is not None:
+                finish()
     document = {"run": str(run_dir), "step": result.step, "skipped": result.skipped,
-                "truth": trainer.truth_name, "deployment": result.deployment}
+                "truth": run.truth_name, "deployment": result.deployment}
     if as_json:
         echo_json(document)
         return
     losses = ", ".join(f"{k} = {v:.4g}" for k, v in result.deployment.items())
-    click.echo(f"{result.step} steps ({result.skipped} skipped); deployment loss on {trainer.truth_name}: "
+    click.echo(f"{result.step} steps ({result.skipped} skipped); deployment loss on {run.truth_name}: "
                f"{losses}\nrun directory: {run_dir}")
 
 
 def _config(spec: str, options: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
-    from gmhf.core.runs import TrainConfig
+    from gmhf.core.trainer import TrainConfig
+    from gmhf.runner import inner_loop_options
 
-    learner_options = {"inner_steps": options.pop("inner_steps"), "inner_lr": options.pop("inner_lr")}
-    if options["learner"] == "protonet":
-        learner_options = {}
+    learner_options = inner_loop_options(options["learner"], inner_steps=options.pop("inner_steps"),
+                                         inner_lr=options.pop("inner_lr"))
     try:
         return TrainConfig(spec=spec, hidden=_hidden(options.pop("hidden")), learner_options=learner_options,
                            **options)

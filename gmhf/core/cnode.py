@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -355,7 +353,9 @@ def _progress(enabled: bool) -> Progress:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    show = enabled and sys.stderr.isatty() and not os.environ.get("CI")
+    from gmhf.console import progress_wanted
+
+    show = enabled and progress_wanted()
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("best val {task.fields[loss]:.4g}"), TimeElapsedColumn(),
                     console=Console(stderr=True), disable=not show, transient=True)

@@ -1,26 +1,33 @@
 """Environments with their generated data, kept only where the data meets the spec's `expect`s.
 
-`expect` speaks about data, not θ, so it can only be enforced after generation: draw θ from the
-Guidance, generate, drop the environments whose data violate an `expect` (or whose simulation
-diverged), and draw again until enough remain. Every rejection is counted per statement, so a
-user sees how much an expectation costs.
+`expect` speaks about data, not θ, so it can only be enforced after generation: draw θ from a
+source, generate its data, drop the environments whose data violate an `expect` (or whose
+generation diverged: `ok` False), and draw again until enough remain. Every rejection is counted
+per statement, so a user sees how much an expectation costs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
+from gmhf.core.generator import SimulatorGenerator
+from gmhf.core.seeding import random_stream
 from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
+    from gmhf.core.constraints import Expect
+    from gmhf.core.domain import Domain
+    from gmhf.core.generator import Generator
     from gmhf.core.guidance import Guidance
+    from gmhf.core.sources import ThetaSource
 
-__all__ = ["Environments", "generate"]
+__all__ = ["Environments", "draw", "draw_from_spec"]
 
 MAX_ROUNDS = 100
 #: Generated environments after which an `expect` that accepted none of them is given up on.
@@ -38,7 +45,7 @@ class Environments:
         data: the generator's output for them (tensors with the batch first, or shared such as `t`).
         checked: how many generated environments were examined.
         rejected: per `expect` (by `path:line`), how many it rejected.
-        diverged: how many generated trajectories failed (non-finite or blew up).
+        diverged: how many generated environments failed (`ok` False: non-finite or blew up).
     """
 
     theta: Theta
@@ -57,36 +64,45 @@ def _select(data: dict[str, Tensor], keep: Tensor, shared: tuple[str, ...]) -> d
     return {k: v if k in shared else v[keep] for k, v in data.items()}
 
 
-def generate(guidance: Guidance, n: int, *, seed: int | None = None, **simulate_options: Any) -> Environments:
-    """Draw `n` environments whose generated data satisfy every `expect` of the spec.
+def draw(source: ThetaSource, generator: Generator, domain: Domain, n: int, *, rng: torch.Generator,
+         expects: Sequence[Expect] = ()) -> Environments:
+    """Draw `n` environments from `source` whose data from `generator` meet every `expect`.
+
+    Args:
+        source: where θ comes from (a Guidance, a steered distribution, …).
+        generator: θ -> data (the domain's simulator, or a twin); its `ok` marks diverged rows.
+        domain: whose observables the `expect`s read and which data entries are shared.
+        n: environments wanted.
+        rng: the only random stream used (θ draws and the generator's noise).
+        expects: the spec's `expect` constraints.
 
     Raises:
         GmhfError: when fewer than `n` survive after many rounds (the expectations contradict the
             spec's other beliefs).
     """
-    if not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
-    generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-    expects = guidance.expects
-    shared = getattr(guidance.domain, "shared", ())
+    shared = domain.shared
     kept_theta: list[Tensor] = []
     kept_data: list[dict[str, Tensor]] = []
-    result = Environments(theta=guidance.sample(0), data={}, rejected={e.where: 0 for e in expects})
+    first = source.sample(0, generator=rng)
+    result = Environments(theta=first, data={}, rejected={e.where: 0 for e in expects})
     have = 0
     for _ in range(MAX_ROUNDS):
         if have >= n or (have == 0 and result.checked >= GIVE_UP_AFTER):
             break
         rate = max(have / result.checked, 0.01) if result.checked else 1.0  # acceptance so far
         want = min(ROUND_LIMIT, max(16, int((n - have) / rate * 1.2)))
-        theta = guidance.sample(want, generator=generator).values
-        data = guidance.domain.simulate(theta, generator=generator, **simulate_options)
-        keep = data.get("ok", torch.ones(want, dtype=torch.bool)).clone()
+        theta = source.sample(want, generator=rng).values
+        data = generator.generate(theta, generator=rng)
+        keep = data["ok"].clone()
         result.diverged += int((~keep).sum())
-        observed = guidance.domain.observe(theta, data)
-        for expect in expects:
-            holds = expect.holds(theta, observed)
-            result.rejected[expect.where] += int((keep & ~holds).sum())
-            keep &= holds
+        if expects:
+            observed = domain.observe(theta, data)
+            for expect in expects:
+                holds = expect.holds(theta, observed)
+                result.rejected[expect.where] += int((keep & ~holds).sum())
+                keep &= holds
         result.checked += want
         kept_theta.append(theta[keep])
         kept_data.append(_select(data, keep, shared))
@@ -94,8 +110,15 @@ def generate(guidance: Guidance, n: int, *, seed: int | None = None, **simulate_
     if have < n:
         raise GmhfError(f"only {have} of {n} environments met the spec's `expect`s after {result.checked} "
                         f"generated ({result.report()['rejected']}); relax them or the spec's shifts.")
-    values = torch.cat(kept_theta)[:n]
-    result.theta = Theta(values, guidance.space.names, result.theta.levels, result.theta.integers)
+    values = torch.cat(kept_theta)[:n] if kept_theta else first.values
+    result.theta = Theta(values, first.names, first.levels, first.integers)
     result.data = {k: v if k in shared else torch.cat([d[k] for d in kept_data])[:n]
-                   for k, v in kept_data[0].items()}
+                   for k, v in kept_data[0].items()} if kept_data else {}
     return result
+
+
+def draw_from_spec(guidance: Guidance, n: int, *, seed: int | None = None,
+                   **simulate_options: Any) -> Environments:
+    """`n` environments of a spec: θ from its belief, data from its domain's simulator, its `expect`s kept."""
+    return draw(guidance, SimulatorGenerator(guidance.domain, **simulate_options), guidance.domain, n,
+                rng=random_stream(seed), expects=guidance.expects)

@@ -1,70 +1,126 @@
-"""A run's directory: its config, its logs and its checkpoints, none of which a crash can corrupt.
+"""A run's directory: its config, logs, stores and checkpoints, none of which a crash can corrupt.
 
 Every file is replaced whole by write-then-rename, so a reader (or a resumed run) sees either the
-old file or the new one. The logs are append-only JSON lines; a checkpoint records how long each
-log was when it was taken, and resuming cuts the logs back to that length, so the lines a killed
-run wrote after its last checkpoint are written again exactly once.
+old file or the new one. Two kinds of append-only file live here, and resuming treats them
+differently:
+
+* **replayed logs** (`metrics.jsonl`, `timings.jsonl`): what the run computed since its last
+  checkpoint is computed again on resume, so a checkpoint records how long each log was and
+  resuming cuts the log back to that length: every line is written exactly once.
+* **stores** (`feedback.sqlite`): what came from outside the run (an expert's answers) cannot be
+  computed again, so a store is never cut back; a resumed run replays it instead of asking again.
+
+One process at a time owns a directory (`lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from gmhf.errors import GmhfError, UsageError
+from gmhf.files import write_atomic
 
-__all__ = ["RunDirectory", "atomic_write"]
+__all__ = ["REPLAYED_LOGS", "RunDirectory"]
 
 CHECKPOINT = re.compile(r"step-(\d+)\.pt")
 #: Checkpoints kept on disk; older ones are removed once a newer one is safely written.
 KEEP = 2
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` never holds a partial file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+#: Logs cut back to the checkpoint on resume, by the name a checkpoint records their size under.
+REPLAYED_LOGS = ("metrics", "timings")
 
 
 class RunDirectory:
-    """`config.json`, `metrics.jsonl`, `timings.jsonl` and `checkpoints/step-NNNNNNNN.pt` of one run.
+    """The files of one run, each path named once.
 
-    `metrics.jsonl` holds what the run computed (deterministic for a seed); `timings.jsonl` holds
-    wall-clock times (generating vs learning), which no two runs share.
+    Attributes:
+        config: `config.json`, what decides the run.
+        metrics: `metrics.jsonl`, what the run computed (deterministic for a seed); replayed.
+        timings: `timings.jsonl`, wall-clock times (generating vs learning); replayed.
+        feedback: `feedback.sqlite`, every question and expert answer; append-only, never cut back.
+        checkpoints: `checkpoints/step-NNNNNNNN.pt`, the newest `KEEP`.
+        twin: `twin.pt`, a fitted cNODE twin, reused on resume.
+        report: `report.html`, the run's self-contained report.
+        plots: `plots/`, the report's figures as PNG.
+        lockfile: `.lock`, held by the process that owns the run.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.checkpoints = self.path / "checkpoints"
+        self.config = self.path / "config.json"
         self.metrics = self.path / "metrics.jsonl"
         self.timings = self.path / "timings.jsonl"
-        self.config = self.path / "config.json"
+        self.feedback = self.path / "feedback.sqlite"
+        self.checkpoints = self.path / "checkpoints"
+        self.twin = self.path / "twin.pt"
+        self.report = self.path / "report.html"
+        self.plots = self.path / "plots"
+        self.lockfile = self.path / ".lock"
+
+    def replayed_logs(self) -> dict[str, Path]:
+        """The logs cut back to the checkpoint on resume, by name."""
+        return {"metrics": self.metrics, "timings": self.timings}
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Own the directory while the block runs; a second process gets a clear error, not a shared log.
+
+        An advisory `flock` on `.lock`: the kernel drops it when the process dies, so a killed run
+        never leaves a stale lock behind.
+        """
+        import fcntl
+
+        made = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(self.lockfile, "a+") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise UsageError(f"another gmhf process is using the run in {self.path}; wait for it to end "
+                                     f"(or stop it) before resuming.") from None
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            if made and not self.config.exists():  # a run refused before it began leaves nothing behind
+                self.lockfile.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
 
     def create(self, config: dict[str, Any]) -> None:
         """Start a new run; refuse to reuse a directory that already holds one."""
+        self.check_new()
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        for log in self.replayed_logs().values():  # before config.json: a run that has a config has its logs
+            log.write_bytes(b"")
+        write_atomic(self.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    def check_new(self) -> None:
+        """Refuse a directory that already holds a run (or an earlier run's checkpoints)."""
         if self.config.exists():
             raise UsageError(f"{self.path} already holds a run; resume it with --resume or choose another "
                              f"run directory.")
         if self.steps():
             raise UsageError(f"{self.checkpoints} holds checkpoints of an earlier run (its config.json is gone); "
                              f"remove them or choose another run directory.")
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        for log in (self.metrics, self.timings):  # before config.json: a run that has a config has its logs
-            log.write_bytes(b"")
-        atomic_write(self.config, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
 
     def read_config(self) -> dict[str, Any]:
         """The run's config as written by `create`."""
         if not self.config.exists():
             raise GmhfError(f"{self.path} holds no run to resume (no config.json).")
-        loaded: dict[str, Any] = json.loads(self.config.read_text(encoding="utf-8"))
+        try:
+            loaded = json.loads(self.config.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise GmhfError(f"{self.config} is damaged ({error}); the run cannot be resumed from it.") from None
+        if not isinstance(loaded, dict):
+            raise GmhfError(f"{self.config} is damaged (not a JSON object); the run cannot be resumed from it.")
         return loaded
 
     def log(self, line: dict[str, Any], *, timing: bool = False) -> None:
@@ -74,15 +130,15 @@ class RunDirectory:
 
     def log_sizes(self) -> dict[str, int]:
         """Byte lengths of the logs, stored in each checkpoint."""
-        return {"metrics": self.metrics.stat().st_size, "timings": self.timings.stat().st_size}
+        return {name: path.stat().st_size for name, path in self.replayed_logs().items()}
 
     def truncate_logs(self, sizes: dict[str, int]) -> None:
         """Cut the logs back to the lengths a checkpoint recorded."""
-        for name, path in (("metrics", self.metrics), ("timings", self.timings)):
-            if not path.exists() and int(sizes[name]):
+        for name, path in self.replayed_logs().items():
+            if not path.exists() and int(sizes.get(name, 0)):
                 raise GmhfError(f"{path} is missing, so the run cannot be resumed with its metrics intact.")
             with open(path, "a+b") as f:
-                f.truncate(int(sizes[name]))
+                f.truncate(int(sizes.get(name, 0)))
 
     def save(self, step: int, state: dict[str, Any]) -> Path:
         """Write the checkpoint for `step` atomically, then drop all but the newest `KEEP`."""
@@ -93,7 +149,7 @@ class RunDirectory:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         path = self.checkpoints / f"step-{step:08d}.pt"
-        atomic_write(path, buffer.getvalue())
+        write_atomic(path, buffer.getvalue())
         for old in self.steps()[:-KEEP]:
             (self.checkpoints / f"step-{old:08d}.pt").unlink(missing_ok=True)
         return path

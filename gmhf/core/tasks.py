@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from gmhf.core.seeding import spawn_seed
 from gmhf.errors import UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
+    from gmhf.core.constraints import Expect
+    from gmhf.core.domain import Domain
+    from gmhf.core.generator import Generator
     from gmhf.core.guidance import Guidance
+    from gmhf.core.sources import ThetaSource
 
 __all__ = ["TaskBatch", "TaskPool", "mean_over_valid", "split_tasks"]
 
@@ -106,47 +111,61 @@ def split_tasks(inputs: Tensor, targets: Tensor, theta: Tensor, *, support: int,
 
 
 class TaskPool:
-    """Environments generated from a Guidance, cut into fresh tasks on every draw.
+    """Environments from a θ source and a generator, cut into fresh tasks on every draw.
 
     Args:
-        guidance: where environments come from (its `expect`s are enforced on the generated data).
+        source: where θ comes from (`ThetaSource`: a Guidance, a steered π, …).
+        generator: θ -> data (`Generator`: the domain's simulator through `SimulatorGenerator`, or
+            the cNODE twin).
+        domain: turns data into examples (`Domain.examples`) and observables for `expects`.
+        expects: the spec's `expect`s, enforced on the generated data.
         size: environments generated at once.
         support, query: examples per task.
         refresh_every: draws after which the pool is regenerated (0: never).
         seed: the pool's random stream; every environment and split follows from it.
         dtype: the dtype of real inputs and targets handed to learners (class labels stay integers).
-        simulate_options: passed to the domain's simulator (e.g. `points`).
 
     `seconds_generating` accumulates the time spent generating, so a run can report it apart from
     time spent learning. `state_dict` holds everything needed to continue the same stream.
     """
 
-    def __init__(self, guidance: Guidance, *, size: int = 1024, support: int = 5, query: int = 10,
-                 refresh_every: int = 0, seed: int = 0, dtype: torch.dtype = torch.float32,
-                 **simulate_options: Any) -> None:
+    def __init__(self, source: ThetaSource, generator: Generator, domain: Domain, *,
+                 expects: Sequence[Expect] = (), size: int = 1024, support: int = 5, query: int = 10,
+                 refresh_every: int = 0, seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
         if size < 1:
             raise UsageError(f"a task pool needs at least one environment, got size {size}.")
-        self.guidance = guidance
+        self.source, self.generator, self.domain = source, generator, domain
+        self.expects = tuple(expects)
         self.size, self.support, self.query = size, support, query
         self.refresh_every = refresh_every
-        self.simulate_options = simulate_options
         self.dtype = dtype
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = torch.Generator().manual_seed(seed)
         self.draws = 0  # since the last refresh
         self.refreshes = 0
         self.seconds_generating = 0.0
         self.inputs = self.targets = self.theta = torch.empty(0)
         self.refresh()
 
+    @classmethod
+    def from_spec(cls, guidance: Guidance, **options: Any) -> TaskPool:
+        """A pool of a spec's belief: θ from `guidance`, data from its domain's simulator, its `expect`s kept.
+
+        `simulate_options` (a dict, e.g. `{"points": 50}`) go to the simulator; the rest to `TaskPool`.
+        """
+        from gmhf.core.generator import SimulatorGenerator
+
+        simulator = SimulatorGenerator(guidance.domain, **options.pop("simulate_options", {}))
+        return cls(guidance, simulator, guidance.domain, expects=guidance.expects, **options)
+
     def refresh(self) -> None:
         """Generate a new set of environments (drawn from the pool's own stream)."""
-        from gmhf.core.environments import generate
+        from gmhf.core.environments import draw
 
         started = time.perf_counter()
-        seed = int(torch.randint(0, 2**62, (), generator=self.generator))
-        environments = generate(self.guidance, self.size, seed=seed, **self.simulate_options)
+        rng = torch.Generator().manual_seed(spawn_seed(self.rng))
+        environments = draw(self.source, self.generator, self.domain, self.size, rng=rng, expects=self.expects)
         theta = environments.theta.values
-        inputs, targets = self.guidance.domain.examples(theta, environments.data)
+        inputs, targets = self.domain.examples(theta, environments.data)
         # assigned together at the end: an interrupt mid-refresh leaves the previous pool whole
         self.theta, self.inputs = theta, inputs.to(self.dtype)
         self.targets = targets.to(self.dtype) if targets.is_floating_point() else targets.long()
@@ -154,32 +173,37 @@ class TaskPool:
         self.refreshes += 1
         self.seconds_generating += time.perf_counter() - started
 
+    @property
+    def classes(self) -> int | None:
+        """Number of classes of a classification domain's tasks (None for regression)."""
+        return None if self.targets.is_floating_point() else int(self.targets.max()) + 1
+
     def sample(self, tasks: int) -> TaskBatch:
         """A meta-batch of `tasks` tasks: distinct environments while the pool has enough."""
         if self.refresh_every and self.draws >= self.refresh_every:
             self.refresh()
         self.draws += 1
         if tasks <= self.size:
-            index = torch.randperm(self.size, generator=self.generator)[:tasks]
+            index = torch.randperm(self.size, generator=self.rng)[:tasks]
         else:
-            index = torch.randint(0, self.size, (tasks,), generator=self.generator)
+            index = torch.randint(0, self.size, (tasks,), generator=self.rng)
         return split_tasks(self.inputs[index], self.targets[index], self.theta[index],
-                           support=self.support, query=self.query, generator=self.generator)
+                           support=self.support, query=self.query, generator=self.rng)
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and numbers only, so a checkpoint loads with `weights_only=True`."""
-        return {"generator": self.generator.get_state(), "draws": self.draws, "refreshes": self.refreshes,
+        return {"rng": self.rng.get_state(), "draws": self.draws, "refreshes": self.refreshes,
                 "inputs": self.inputs, "targets": self.targets, "theta": self.theta}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly where `state` was taken (the generation time is not restored)."""
-        self.generator.set_state(state["generator"])
+        self.rng.set_state(state["rng"])
         self.draws, self.refreshes = int(state["draws"]), int(state["refreshes"])
         self.inputs, self.targets, self.theta = state["inputs"], state["targets"], state["theta"]
 
     def __repr__(self) -> str:
         every = f"every {self.refresh_every} draws" if self.refresh_every else "never"
-        return (f"TaskPool(domain={self.guidance.domain.name!r}, size={self.size}, support={self.support}, "
+        return (f"TaskPool(domain={self.domain.name!r}, size={self.size}, support={self.support}, "
                 f"query={self.query}, refresh={every})")
 
 

@@ -1,17 +1,16 @@
-"""Meta-training runs: tasks from a spec, a learner, checkpoints, and the deployment loss on a truth.
+"""The meta-training loop: a learner, a task pool, checkpoints, and the deployment loss on truth tasks.
 
-A run is fully determined by its config: the model is initialised, the task pool generated and
-every meta-batch drawn from generators seeded by `seed`. A checkpoint holds the model, the
-optimiser, the pool (its environments and its generator) and the step, so a run killed at any
-moment and resumed from its last checkpoint produces the same parameters and the same metrics as
-one that was never interrupted.
+The `Trainer` receives built objects and loads nothing: the run layer (`gmhf.runs`) reads the
+specs, the plugins and the config and hands it a learner, a pool and the evaluation tasks. A
+checkpoint holds the model, the optimiser, the pool (its environments and its random stream) and
+the step, so a run killed at any moment and resumed from its last checkpoint produces the same
+parameters and the same metrics as one that was never interrupted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import threading
 import time
@@ -22,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from gmhf.core.rundir import RunDirectory
-from gmhf.core.tasks import TaskBatch, TaskPool, mean_over_valid, split_tasks
-from gmhf.errors import GmhfError, UsageError
+from gmhf.core.tasks import TaskBatch, mean_over_valid
+from gmhf.errors import GmhfError
 
 if TYPE_CHECKING:
-    from gmhf.core.guidance import Guidance
     from gmhf.core.learners.base import MetaLearner
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.core.tasks import TaskPool
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer"]
 
@@ -36,7 +35,7 @@ __all__ = ["TrainConfig", "TrainResult", "Trainer"]
 class TrainConfig(BaseModel):
     """Everything that decides a meta-training run (saved as the run's `config.json`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     spec: str = Field(description="the spec tasks are generated from (a path or spec text)")
     truth: str | None = Field(None, description="spec of the target, for the deployment loss; default: the "
@@ -58,6 +57,10 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(0, ge=0, description="steps between deployment-loss evaluations (0: at the end)")
     eval_tasks: int = Field(256, ge=1)
     max_bad_steps: int = Field(10, ge=1, description="non-finite steps in a row that stop the run")
+    generator: Literal["sim", "cnode"] = Field("sim", description="where task data comes from: the domain's "
+                                                                  "simulator, or a cNODE twin fitted to it")
+    twin_samples: int = Field(512, ge=8, description="source simulations the cNODE twin is fitted on")
+    twin_steps: int = Field(400, ge=1, description="optimiser steps of the twin's fit")
 
 
 @dataclass(frozen=True)
@@ -69,129 +72,51 @@ class TrainResult:
     deployment: dict[str, float]
 
 
-def build_model(inputs: int, outputs: int, config: TrainConfig, generator: torch.Generator) -> torch.nn.Module:
-    """The default network: an MLP sized by the tasks, initialised from the run's seed."""
-    from gmhf.core.learners.base import mlp
-
-    return mlp(inputs, outputs, config.hidden, generator=generator)
-
-
-def build_learner(name: str, model: torch.nn.Module, options: dict[str, Any]) -> MetaLearner:
-    """The learner registered as `name` (built-in or from a plugin)."""
-    from gmhf.core.registry import resolve
-    from gmhf.dsl.errors import did_you_mean
-    from gmhf.plugins.manager import plugin_host
-
-    learners = plugin_host().registry.learners
-    if name not in learners:
-        hint = did_you_mean(name, learners)
-        raise UsageError(f"unknown learner {name!r}{f'; {hint}' if hint else ''} "
-                         f"(registered: {', '.join(sorted(learners))}).")
-    try:
-        learner: MetaLearner = resolve(learners[name])(model, **options)
-    except (TypeError, ValueError) as error:  # an unknown or ill-typed option
-        raise UsageError(f"learner {name!r}: {error}") from error
-    return learner
-
-
 class Trainer:
-    """Meta-trains a learner on tasks from a spec, writing everything to a run directory.
+    """Meta-trains a learner on tasks from a pool, writing everything to a run directory.
 
     Args:
-        config: the run's settings.
-        run_dir: where config, logs and checkpoints go (created; must not hold another run).
+        config: the run's settings (steps, meta-batch, optimiser, schedules).
+        learner: the meta-learner; its model's parameters are what the optimiser moves.
+        pool: where training tasks come from.
+        evaluation: the held-out target tasks the deployment loss is measured on.
+        directory: the run directory (created by the caller).
         on_step: called after every step with (step, metrics line), for progress displays.
     """
 
-    def __init__(self, config: TrainConfig, run_dir: str | os.PathLike[str], *,
-                 on_step: Callable[[int, dict[str, Any]], None] | None = None, _resuming: bool = False) -> None:
-        from gmhf.api import load
-
+    def __init__(self, config: TrainConfig, *, learner: MetaLearner, pool: TaskPool, evaluation: TaskBatch,
+                 directory: RunDirectory, on_step: Callable[[int, dict[str, Any]], None] | None = None) -> None:
         self.config = config
-        self.directory = RunDirectory(run_dir)
+        self.learner, self.model = learner, learner.model
+        self.pool = pool
+        self.eval_batch = evaluation
+        self.directory = directory
         self.on_step = on_step
-        self.guidance = load(config.spec)
-        self.truth, self.truth_name = self._truth(self.guidance)
-        if self.truth.domain.name != self.guidance.domain.name:
-            raise UsageError(f"the truth spec is about domain {self.truth.domain.name!r} but the spec trains on "
-                             f"{self.guidance.domain.name!r}; the deployment loss needs tasks of the same domain.")
-        seeds = torch.Generator().manual_seed(config.seed)
-        model_seed, pool_seed, eval_seed = (int(s) for s in torch.randint(0, 2**62, (3,), generator=seeds))
-        self.pool = TaskPool(self.guidance, size=config.pool_size, support=config.support, query=config.query,
-                             refresh_every=config.refresh_every, seed=pool_seed)
-        integer = not self.pool.targets.is_floating_point()
-        if integer:  # class labels: protonet embeds, the others predict one logit per class
-            ways = int(self.pool.targets.max()) + 1
-            outputs = config.hidden[-1] if config.learner == "protonet" else ways
-        else:
-            outputs = self.pool.targets.shape[-1]
-        options = {"tasks_per_chunk": config.tasks_per_chunk, **config.learner_options}
-        if integer and config.learner != "protonet":
-            options.setdefault("loss", "cross_entropy")
-        elif integer:
-            options.setdefault("ways", ways)
-        self.model = build_model(self.pool.inputs.shape[-1], outputs, config,
-                                 torch.Generator().manual_seed(model_seed))
-        self.learner = build_learner(config.learner, self.model, options)
-        # a mismatch (too few examples, a classifier on regression tasks) fails now, before the run exists
-        self.learner.check_batch(split_tasks(self.pool.inputs[:1], self.pool.targets[:1], self.pool.theta[:1],
-                                             support=config.support, query=config.query,
-                                             generator=torch.Generator()))
+        # a mismatch (too few examples, a classifier on regression tasks) fails now, before any step
+        self.learner.check_batch(evaluation.select(slice(0, 1)))
         parameters = list(self.model.parameters())
         self.optimizer: torch.optim.Optimizer = (torch.optim.Adam(parameters, lr=config.outer_lr)
                                                  if config.optimizer == "adam"
                                                  else torch.optim.SGD(parameters, lr=config.outer_lr))
-        self.eval_batch = TaskPool(self.truth, size=config.eval_tasks, support=config.support, query=config.query,
-                                   seed=eval_seed).sample(config.eval_tasks)
         self.step = self.skipped = self.bad_in_a_row = 0
         self.finished: dict[str, float] | None = None  # the deployment loss, once the run is complete
-        if not _resuming:
-            self.directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": self._spec_digests()})
 
-    @classmethod
-    def resume(cls, run_dir: str | os.PathLike[str], *,
-               on_step: Callable[[int, dict[str, Any]], None] | None = None) -> Trainer:
-        """Continue the run in `run_dir` from its last checkpoint (or from the start if it has none)."""
-        directory = RunDirectory(run_dir)
-        saved = directory.read_config()
-        config = TrainConfig.model_validate(saved["gmhf_config"])
-        trainer = cls(config, run_dir, on_step=on_step, _resuming=True)
-        if trainer._spec_digests() != saved.get("specs"):
-            raise GmhfError(f"the spec or truth file of the run in {directory.path} changed since the run started; "
-                            f"resuming would not continue the same run. Restore the file or start a new run.")
-        state = directory.load_latest()
+    def restore(self) -> None:
+        """Continue from the directory's last checkpoint (or from the start if it has none).
+
+        The replayed logs are cut back to the lengths the checkpoint recorded.
+        """
+        state = self.directory.load_latest()
         if state is None:
-            directory.truncate_logs({"metrics": 0, "timings": 0})
-            return trainer
-        trainer.model.load_state_dict(state["model"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.pool.load_state_dict(state["pool"])
-        trainer.step, trainer.skipped = int(state["step"]), int(state["skipped"])
-        trainer.bad_in_a_row = int(state["bad_in_a_row"])
-        trainer.finished = state.get("finished")
-        directory.truncate_logs(state["logs"])
-        return trainer
-
-    def _spec_digests(self) -> dict[str, str]:
-        """SHA-256 of the spec and truth texts, so a resume can tell that they did not change."""
-        import hashlib
-
-        from gmhf.api import read_spec
-
-        texts = {"spec": read_spec(self.config.spec)[0]}
-        if self.config.truth is not None:
-            texts["truth"] = read_spec(self.config.truth)[0]
-        return {k: hashlib.sha256(v.encode()).hexdigest() for k, v in texts.items()}
-
-    def _truth(self, guidance: Guidance) -> tuple[Guidance, str]:
-        from gmhf.api import load
-
-        if self.config.truth is not None:
-            return load(self.config.truth), "truth"
-        truth_spec = getattr(guidance.domain, "truth_spec", None)
-        if callable(truth_spec):
-            return load(truth_spec()), f"{guidance.domain.name} benchmark truth"
-        return guidance, "the spec itself (no truth given)"
+            self.directory.truncate_logs({name: 0 for name in self.directory.replayed_logs()})
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.pool.load_state_dict(state["pool"])
+        self.step, self.skipped = int(state["step"]), int(state["skipped"])
+        self.bad_in_a_row = int(state["bad_in_a_row"])
+        self.finished = state.get("finished")
+        self.directory.truncate_logs(state["logs"])
 
     def checkpoint(self) -> None:
         """Save everything needed to continue exactly from this step."""
@@ -201,8 +126,8 @@ class Trainer:
             "pool": self.pool.state_dict(), "logs": self.directory.log_sizes(), "finished": self.finished})
 
     def deployment(self) -> dict[str, float]:
-        """Query loss on the truth's tasks before (k = 0) and after (k = K) adapting to their support."""
-        steps = int(getattr(self.learner, "inner_steps", 0))
+        """Query loss on the evaluation tasks before (k = 0) and after (k = K) adapting to their support."""
+        steps = self.learner.inner_steps
         batch: TaskBatch = self.eval_batch
         return {"k0": float(mean_over_valid(self.learner.evaluate(batch, steps=0), batch.valid)),
                 f"k{steps}": float(mean_over_valid(self.learner.evaluate(batch, steps=steps), batch.valid))}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +55,19 @@ class MetaLearner(abc.ABC):
     """
 
     name: ClassVar[str]
+    #: What the model outputs: `"prediction"` (the targets, or one logit per class) or `"embedding"`
+    #: (features compared between support and query, as ProtoNet does); the run layer sizes the
+    #: model's last layer by it.
+    output: ClassVar[Literal["prediction", "embedding"]] = "prediction"
+    #: Whether the learner adapts by gradient steps and so takes `inner_steps` and `inner_lr`.
+    inner_loop: ClassVar[bool] = True
+    #: Adaptation steps of a deployment (the K of the k = K deployment loss); 0 without an inner loop.
+    inner_steps: int = 0
+
+    @classmethod
+    def task_options(cls, classes: int | None) -> dict[str, Any]:
+        """Options that tasks with `classes` classes (None: real targets) call for, e.g. the loss."""
+        return {} if classes is None else {"loss": "cross_entropy"}
 
     def __init__(self, model: nn.Module, *, loss: str = "mse", tasks_per_chunk: int | None = None) -> None:
         if loss not in LOSSES:

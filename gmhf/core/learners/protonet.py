@@ -60,6 +60,13 @@ class ProtoNet(MetaLearner):
     """
 
     name = "protonet"
+    output = "embedding"
+    inner_loop = False
+
+    @classmethod
+    def task_options(cls, classes: int | None) -> dict[str, Any]:
+        """ProtoNet's classes are counted from the tasks; regression tasks are refused by `check_batch`."""
+        return {} if classes is None else {"ways": classes}
 
     def __init__(self, model: nn.Module, *, ways: int | None = None, loss: str = "cross_entropy",
                  tasks_per_chunk: int | None = None) -> None:

@@ -1,0 +1,250 @@
+"""The run layer: the one place that turns a run's config into built objects.
+
+Specs are loaded, plugins consulted, the truth chosen, the generator built (the domain's simulator,
+or a cNODE twin fitted once and cached in the run directory) and the learner sized for the tasks;
+`core` receives the results and loads nothing itself. `gmhf train` and `gmhf run` both come here.
+(The module is not called `run`: `gmhf.run` is the function that runs the GMHF loop, and a
+submodule of that name would shadow it once imported.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gmhf.errors import GmhfError, UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.domain import Domain
+    from gmhf.core.generator import Generator
+    from gmhf.core.guidance import Guidance
+    from gmhf.core.learners.base import MetaLearner
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.core.tasks import TaskBatch
+    from gmhf.core.trainer import TrainConfig, Trainer
+
+__all__ = ["TrainingRun", "inner_loop_options", "learner_class", "load_truth", "resume_training", "start_training",
+           "training"]
+
+
+@dataclass
+class TrainingRun:
+    """A built training run: the trainer, and which truth its deployment loss is measured on."""
+
+    trainer: Trainer
+    truth_name: str
+
+
+def learner_class(name: str) -> type[MetaLearner]:
+    """The learner class registered as `name` (built-in or from a plugin), with "did you mean"."""
+    from gmhf.core.registry import resolve
+    from gmhf.dsl.errors import did_you_mean
+    from gmhf.plugins.manager import plugin_host
+
+    learners = plugin_host().registry.learners
+    if name not in learners:
+        hint = did_you_mean(name, learners)
+        raise UsageError(f"unknown learner {name!r}{f'; {hint}' if hint else ''} "
+                         f"(registered: {', '.join(sorted(learners))}).")
+    cls: type[MetaLearner] = resolve(learners[name])
+    return cls
+
+
+def inner_loop_options(name: str, **options: Any) -> dict[str, Any]:
+    """`options` (inner_steps, inner_lr) for a learner that adapts by gradient steps; none for one that does not."""
+    return dict(options) if learner_class(name).inner_loop else {}
+
+
+def load_truth(truth: str | None, guidance: Guidance) -> tuple[Guidance, str]:
+    """The truth spec (given, else the domain's benchmark truth, else the spec itself) and its name."""
+    from gmhf.api import load
+
+    if truth is not None:
+        loaded, name = load(truth), "truth"
+    elif (text := guidance.domain.truth_spec()) is not None:
+        loaded, name = load(text), f"{guidance.domain.name} benchmark truth"
+    else:
+        return guidance, "the spec itself (no truth given)"
+    if loaded.domain.name != guidance.domain.name:
+        raise UsageError(f"the truth spec is about domain {loaded.domain.name!r} but the spec trains on "
+                         f"{guidance.domain.name!r}; the deployment loss needs tasks of the same domain.")
+    return loaded, name
+
+
+@contextlib.contextmanager
+def training(config: TrainConfig | None, run_dir: str | os.PathLike[str], *,
+             on_step: Callable[[int, dict[str, Any]], None] | None = None,
+             progress: bool = False) -> Iterator[TrainingRun]:
+    """Build a new run from `config` (or resume the one in `run_dir` when `config` is None), locked.
+
+    The run directory is locked while the block runs, so two processes never write one run.
+
+    Example:
+        >>> with training(TrainConfig(spec="examples/specs/sinusoid.guide", steps=100), "runs/s") as run:
+        ...     result = run.trainer.run()
+    """
+    from gmhf.core.rundir import RunDirectory
+
+    directory = RunDirectory(run_dir)
+    if config is None and not directory.config.exists():
+        raise GmhfError(f"{directory.path} holds no run to resume (no config.json).")
+    with directory.lock():
+        if config is None:
+            yield resume_training(run_dir, on_step=on_step, progress=progress)
+        else:
+            yield start_training(config, run_dir, on_step=on_step, progress=progress)
+
+
+def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
+                   on_step: Callable[[int, dict[str, Any]], None] | None = None,
+                   progress: bool = False) -> TrainingRun:
+    """A new run of `config` in `run_dir` (unlocked; `training` locks).
+
+    Everything that can be refused (an unknown learner, a truth of another domain, tasks the
+    learner cannot use, a directory that holds a run) is refused before the directory is created.
+    """
+    from gmhf.api import load
+    from gmhf.core.rundir import RunDirectory
+
+    directory = RunDirectory(run_dir)
+    directory.check_new()  # before any work
+    guidance = load(config.spec)
+    truth, truth_name = load_truth(config.truth, guidance)
+    seeds = _seeds(config.seed)
+    evaluation = _evaluation(config, truth, seeds["eval"])
+    learner = _learner(config, evaluation, seeds["model"])
+    directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": _digests(guidance, config)})
+    generator = _generator(config, guidance.domain, directory, seeds["twin"], progress)
+    trainer = _trainer(config, guidance, generator, learner, evaluation, directory, seeds["pool"], on_step)
+    return TrainingRun(trainer, truth_name)
+
+
+def resume_training(run_dir: str | os.PathLike[str], *,
+                    on_step: Callable[[int, dict[str, Any]], None] | None = None,
+                    progress: bool = False) -> TrainingRun:
+    """The run in `run_dir`, restored from its last checkpoint (unlocked; `training` locks).
+
+    Refused when the spec or truth changed (by canonical text) since the run started.
+    """
+    from pydantic import ValidationError
+
+    from gmhf.api import load
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.core.trainer import TrainConfig
+
+    directory = RunDirectory(run_dir)
+    saved = directory.read_config()
+    try:
+        config = TrainConfig.model_validate(saved.get("gmhf_config"))
+    except ValidationError as error:
+        raise GmhfError(f"{directory.config} is damaged or from another gmhf version: {error}") from None
+    try:
+        guidance = load(config.spec)
+    except UsageError as error:
+        raise GmhfError(f"the spec of the run in {directory.path} cannot be read ({error}); restore it to "
+                        f"resume.") from None
+    if _digests(guidance, config) != saved.get("specs"):
+        raise GmhfError(f"the spec or truth file of the run in {directory.path} changed since the run started; "
+                        f"resuming would not continue the same run. Restore the file or start a new run.")
+    truth, truth_name = load_truth(config.truth, guidance)
+    seeds = _seeds(config.seed)
+    evaluation = _evaluation(config, truth, seeds["eval"])
+    learner = _learner(config, evaluation, seeds["model"])
+    generator = _generator(config, guidance.domain, directory, seeds["twin"], progress)
+    trainer = _trainer(config, guidance, generator, learner, evaluation, directory, seeds["pool"], on_step)
+    trainer.restore()
+    return TrainingRun(trainer, truth_name)
+
+
+def _seeds(seed: int) -> dict[str, int]:
+    """The run's independent streams, all from its one seed (model, pool and evaluation as before)."""
+    import torch
+
+    stream = torch.Generator().manual_seed(seed)
+    model, pool, evaluation = (int(s) for s in torch.randint(0, 2**62, (3,), generator=stream))
+    twin = int(torch.randint(0, 2**62, (), generator=stream))
+    return {"model": model, "pool": pool, "eval": evaluation, "twin": twin}
+
+
+def _digests(guidance: Guidance, config: TrainConfig) -> dict[str, str]:
+    """SHA-256 of the spec's and truth's canonical text: a comment or `gmhf fmt` does not block a resume."""
+    from gmhf.api import load
+
+    texts = {"spec": str(guidance)}
+    if config.truth is not None:
+        texts["truth"] = str(load(config.truth))
+    return {key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()}
+
+
+def _evaluation(config: TrainConfig, truth: Guidance, seed: int) -> TaskBatch:
+    """The held-out target tasks, always from the exact simulator: deployment is on the real target."""
+    from gmhf.core.tasks import TaskPool
+
+    pool = TaskPool.from_spec(truth, size=config.eval_tasks, support=config.support, query=config.query, seed=seed)
+    return pool.sample(config.eval_tasks)
+
+
+def _learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearner:
+    """The learner with a model sized by the tasks; a mismatch with the tasks fails here."""
+    import torch
+
+    from gmhf.core.learners.base import mlp
+
+    cls = learner_class(config.learner)
+    classes = None if tasks.support_y.is_floating_point() else int(max(tasks.support_y.max(),
+                                                                       tasks.query_y.max())) + 1
+    if classes is None:
+        outputs = tasks.support_y.shape[-1]
+    else:
+        outputs = config.hidden[-1] if cls.output == "embedding" else classes
+    model = mlp(tasks.support_x.shape[-1], outputs, config.hidden, generator=torch.Generator().manual_seed(seed))
+    options = {"tasks_per_chunk": config.tasks_per_chunk, **cls.task_options(classes), **config.learner_options}
+    try:
+        learner = cls(model, **options)
+    except (TypeError, ValueError) as error:  # an unknown or ill-typed option
+        raise UsageError(f"learner {config.learner!r}: {error}") from error
+    learner.check_batch(tasks.select(slice(0, 1)))
+    return learner
+
+
+def _generator(config: TrainConfig, domain: Domain, directory: RunDirectory, seed: int,
+               progress: bool) -> Generator:
+    """The domain's simulator, or its cNODE twin: fitted on the domain's source once, then read from `twin.pt`."""
+    from gmhf.core.generator import SimulatorGenerator
+
+    if config.generator == "sim":
+        return SimulatorGenerator(domain)
+    import torch
+
+    from gmhf.api import load
+    from gmhf.core.twin import fit_twin, twin_of
+    from gmhf.files import write_atomic
+
+    if directory.twin.exists():
+        state = torch.load(directory.twin, weights_only=True)
+        twin = twin_of(domain, state["t"], seed=seed)
+        twin.load_state_dict(state)
+        return twin
+    source = load(f"domain {domain.name}")
+    twin, _ = fit_twin(domain, source, samples=config.twin_samples, steps=config.twin_steps, seed=seed,
+                       progress=progress)
+    buffer = io.BytesIO()
+    torch.save(twin.state_dict(), buffer)
+    write_atomic(directory.twin, buffer.getvalue())
+    return twin
+
+
+def _trainer(config: TrainConfig, guidance: Guidance, generator: Generator, learner: MetaLearner,
+             evaluation: TaskBatch, directory: RunDirectory, seed: int,
+             on_step: Callable[[int, dict[str, Any]], None] | None) -> Trainer:
+    from gmhf.core.tasks import TaskPool
+    from gmhf.core.trainer import Trainer
+
+    pool = TaskPool(guidance, generator, guidance.domain, expects=guidance.expects, size=config.pool_size,
+                    support=config.support, query=config.query, refresh_every=config.refresh_every, seed=seed)
+    return Trainer(config, learner=learner, pool=pool, evaluation=evaluation, directory=directory, on_step=on_step)
