@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from gmhf.core.registry import Registry
     from gmhf.dsl.check import CheckedSpec, FactorPlan, Located
 
-__all__ = ["CompileContext", "Constraint", "Expect", "Invariant", "Prefer", "Prior", "Require", "Shift"]
+__all__ = ["CompileContext", "Constraint", "Expect", "Invariant", "Prefer", "Prior", "Require", "Role", "Shift"]
+
+#: What a constraint does in sampling: `hard` rejects (by `accepts`), `soft` reweights (by
+#: `log_weight`), `data` is checked on generated data (by `holds`), `support` is enforced by the
+#: factor marginals (a factor-level statement, or a `require` that truncates one factor).
+Role = Literal["hard", "soft", "data", "support"]
 
 
 @dataclass
@@ -56,15 +61,26 @@ class CompileContext:
 class Constraint(torch.nn.Module):
     """Base class for statement kinds: a batched predicate and log-weight over θ `[n, k]`.
 
-    Subclasses set `keyword` (and `syntax` for a new keyword), implement `from_statement`, and
-    override `accepts` (hard constraints) or `log_weight` (soft ones). Batched methods never branch
-    in Python on tensor values, so `torch.func.vmap` and `torch.compile` keep working.
+    Subclasses set `keyword` (and `syntax` for a new keyword) and `role`, implement
+    `from_statement`, and override `accepts` (hard constraints) or `log_weight` (soft ones). The
+    sampler and `explain` go by `role` alone. Batched methods never branch in Python on tensor
+    values, so `torch.func.vmap` and `torch.compile` keep working.
     """
 
     keyword: ClassVar[str]
     syntax: ClassVar[str | None] = None
-    #: Hard constraints reject; soft ones reweight.
+    #: What the constraint does in sampling (see `Role`).
+    role: ClassVar[Role] = "hard"
+    #: Kept for plugins written before `role`: `hard = False` on a class means `role = "soft"`.
     hard: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "role" not in cls.__dict__ and "hard" in cls.__dict__:
+            cls.role = "hard" if cls.__dict__["hard"] else "soft"
+        if cls.role not in get_args(Role):
+            raise TypeError(f"`role` of {cls.__name__} must be one of {', '.join(get_args(Role))}, got {cls.role!r}.")
+        cls.hard = cls.role != "soft"
 
     def __init__(self, *, where: str = "", factors: tuple[str, ...] = ()) -> None:
         super().__init__()
@@ -114,6 +130,7 @@ def _columns(theta: Tensor, lookup: tuple[tuple[str, int], ...]) -> dict[str, Te
 class _Support(Constraint):
     """A factor-level statement: accepts θ whose factor lies in the support the plan gives it."""
 
+    role = "support"
     bounds: Tensor
     levels: Tensor
 
@@ -153,6 +170,7 @@ class _All(Constraint):
     """Several factor supports asserted by one statement (`invariant a, b`)."""
 
     keyword = "invariant"
+    role = "support"
 
     def __init__(self, parts: list[Constraint], *, where: str = "") -> None:
         super().__init__(where=where, factors=tuple(f for p in parts for f in p.factors))
@@ -200,18 +218,25 @@ class Require(Constraint):
     @classmethod
     def from_statement(cls, located: Located, context: CompileContext) -> Constraint:
         expr = located.statement.expr  # type: ignore[union-attr]
-        return cls(context.condition(expr), context.space, truncating=located in context.spec.truncating,
-                   where=located.where, factors=_factors_in(expr, context.space))
+        truncating = located in context.spec.truncating
+        return (Truncate if truncating else cls)(context.condition(expr), context.space, truncating=truncating,
+                                                 where=located.where, factors=_factors_in(expr, context.space))
 
     def accepts(self, theta: Tensor) -> Tensor:
         return self.condition(_columns(theta, self.lookup))
+
+
+class Truncate(Require):
+    """`require` bounding one factor by constants: the factor's marginal is truncated, nothing rejects."""
+
+    role = "support"
 
 
 class Prefer(Constraint):
     """`prefer E weight w`: soft; density times exp(w) where E holds."""
 
     keyword = "prefer"
-    hard = False
+    role = "soft"
     condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, weight: float, *,
@@ -239,6 +264,7 @@ class Expect(Constraint):
     """`expect E`: a condition on generated data; θ alone is always accepted."""
 
     keyword = "expect"
+    role = "data"
     condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, *,

@@ -27,7 +27,7 @@ from gmhf.errors import GmhfError, UsageError
 if TYPE_CHECKING:
     from gmhf.core.domain import Domain
     from gmhf.core.registry import Registry
-    from gmhf.dsl.check import CheckedSpec, FactorPlan
+    from gmhf.dsl.check import CheckedSpec, FactorPlan, Located
 
 __all__ = ["Guidance", "PROBE_SAMPLES", "compile_checked"]
 
@@ -76,15 +76,16 @@ class Guidance(torch.nn.Module):
         self.marginals = {name: self._marginal(plan, registry) for name, plan in checked.factors.items()}
         context = CompileContext(checked, registry)
         modules: list[Constraint] = []
+        self._located: list[Located] = []  # the statement each module came from, in the same order
         for located in checked.statements:
             kind = registry.statements.get(getattr(located.statement, "keyword", ""))
             if kind is not None:
                 modules.append(kind.load().from_statement(located, context))
+                self._located.append(located)
         self.constraints = torch.nn.ModuleList(modules)
         self._modules_typed: list[Constraint] = modules  # the same modules, typed for iteration
-        self._joint: list[Constraint] = [c for c in modules if c.hard and not isinstance(c, Expect) and not getattr(c, "truncating", 0)
-                       and c.keyword not in ("invariant", "shift", "prior")]
-        self._soft = [c for c in modules if not c.hard]
+        self._joint = [c for c in modules if c.role == "hard"]  # each class declares its role
+        self._soft = [c for c in modules if c.role == "soft"]
         # Factors the joint terms read are drawn first; the rest only for the rows that survive.
         # (Marginals are independent, so the order of drawing does not change the distribution.)
         read = [c.factors for c in self._joint + self._soft]
@@ -274,18 +275,17 @@ class Guidance(torch.nn.Module):
                 "mode": plan.mode, "flagged": plan.flagged, "invariant": plan.invariant,
                 "statements": [loc.where for loc in plan.touched_by],
             })
-        joint = [{"statement": format_statement(loc.statement), "where": loc.where,
-                  "accepted": self.acceptance.get(loc.where, (PROBE_SAMPLES, PROBE_SAMPLES))[0] / PROBE_SAMPLES}
-                 for loc in self.checked.requires + self.checked.custom]
+        by_role: dict[str, list[dict[str, Any]]] = {"hard": [], "soft": [], "data": []}
+        for module, loc in zip(self._modules_typed, self._located, strict=True):
+            if module.role in by_role:
+                by_role[module.role].append({"statement": format_statement(loc.statement), "where": loc.where})
+        for entry in by_role["hard"]:
+            entry["accepted"] = self.acceptance.get(entry["where"], (PROBE_SAMPLES,))[0] / PROBE_SAMPLES
         return {
-            "domain": self.checked.domain, "trust": self.trust, "factors": factors, "joint": joint,
+            "domain": self.checked.domain, "trust": self.trust, "factors": factors, "joint": by_role["hard"],
             "truncate": [{"statement": format_statement(loc.statement), "where": loc.where}
                          for loc in self.checked.truncating],
-            "prefer": [{"statement": format_statement(loc.statement), "where": loc.where}
-                       for loc in self.checked.prefers],
-            "expect": [{"statement": format_statement(loc.statement), "where": loc.where}
-                       for loc in self.checked.expects],
-            "acceptance_rate": self._rate,
+            "prefer": by_role["soft"], "expect": by_role["data"], "acceptance_rate": self._rate,
         }
 
     def __repr__(self) -> str:
