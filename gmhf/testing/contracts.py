@@ -41,6 +41,8 @@ __all__ = ["ContractError", "check_distribution", "check_domain", "check_stateme
 
 #: KS statistic bound for samples against their own CDF: the 0.1% critical value, 1.95 / sqrt(n).
 KS_CRITICAL = 1.95
+#: Relative tolerance between exp(log_prob) and the slope of the `cdf`.
+DENSITY_TOLERANCE = 0.03
 #: Frequencies of discrete values must lie within this many binomial standard errors of exp(log_prob).
 FREQUENCY_SIGMAS = 5.0
 
@@ -77,11 +79,32 @@ def _calibration(dist: Any, draws: Tensor, v: Violations) -> None:
             worst = int((back - ordered).abs().argmax())
             v.require(same(back, ordered, rtol=1e-6, atol=1e-9), lambda: f"`icdf(cdf(x))` is not x: "
                       f"x = {float(ordered[worst]):.9g} comes back as {float(back[worst]):.9g}")
+        _density_matches_cdf(dist, ordered, v)
         return
     grid = torch.linspace(float(ordered[0]), float(ordered[-1]), 4097, dtype=DTYPE)
     mass = float(torch.trapezoid(dist.log_prob(grid).exp(), grid))
     v.require(0.97 <= mass <= 1.03, f"exp(log_prob) integrates to {mass:.4f} over the range of the draws; "
               "expected about 1 (tolerance 0.03, for the tails beyond the draws and the trapezoid rule)")
+
+
+def _density_matches_cdf(dist: Any, ordered: Tensor, v: Violations) -> None:
+    """The draws can follow `cdf` while `log_prob` is off by a constant: compare the density too.
+
+    At the deciles of the draws, exp(log_prob) must equal the slope of `cdf` (a central difference
+    over a thousandth of the distance to the nearest extreme draw); the median ratio must be 1
+    within `DENSITY_TOLERANCE` (the median, so that a kink or a singular end does not decide).
+    """
+    n = len(ordered)
+    x = ordered[[n * k // 10 for k in range(1, 10)]]
+    h = 1e-3 * torch.minimum(x - ordered[0], ordered[-1] - x)
+    x, h = x[h > 0], h[h > 0]
+    if not len(x):
+        return
+    slope = (torch.as_tensor(dist.cdf(x + h), dtype=DTYPE) - torch.as_tensor(dist.cdf(x - h), dtype=DTYPE)) / (2 * h)
+    ratio = float((dist.log_prob(x).exp() / slope).median())
+    v.require(abs(ratio - 1) <= DENSITY_TOLERANCE,
+              f"exp(log_prob) is {ratio:.3f} times the slope of `cdf` (median over the deciles of the draws); "
+              f"`log_prob` and `cdf` disagree (tolerance {DENSITY_TOLERANCE:.0%})")
 
 
 def check_distribution(factory: DistributionKind | Callable[..., Any] | str, args: Sequence[float], *,
