@@ -139,11 +139,15 @@ def main(argv: list[str] | None = None) -> None:
         spec_error = hasattr(error, "diagnostics")  # SpecError is not imported, to keep --help light
         click.echo(str(error) if spec_error else f"error: {error}", err=True)
         sys.exit(ExitCode.FINDINGS)
-    except Exception as error:  # a bug: say whose, and ask for the input
+    except Exception as error:  # a bug: say whose (gmhf's or a plugin's, with its version), and ask for the input
         from gmhf import __version__
+        from gmhf.plugins.manager import blame_plugin
 
-        click.echo(f"internal error in gmhf {__version__}: {type(error).__name__}: {error}\n"
-                   "This is a bug. Please report it with the spec and the command that caused it.", err=True)
+        owner = blame_plugin(error)
+        whose = f"plugin {owner.label}" if owner is not None else f"gmhf {__version__}"
+        click.echo(f"internal error in {whose}: {type(error).__name__}: {error}\n"
+                   f"This is a bug{' in that plugin' if owner is not None else ''}. Please report it with the spec "
+                   "and the command that caused it.", err=True)
         if os.environ.get("GMHF_DEBUG"):
             raise
         sys.exit(ExitCode.INTERNAL)

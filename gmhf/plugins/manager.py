@@ -29,9 +29,10 @@ import pluggy
 from gmhf.core.registry import DistributionKind, FunctionKind, Registry, StatementKind
 from gmhf.errors import PluginError, UsageError
 from gmhf.plugins import hookspecs
+from gmhf.plugins.blame import guard
 from gmhf.plugins.validation import refuse_broken
 
-__all__ = ["PluginHost", "PluginInfo", "build_host", "plugin_host", "using_plugins"]
+__all__ = ["PluginHost", "PluginInfo", "blame_plugin", "build_host", "plugin_host", "using_plugins"]
 
 ENTRY_POINT_GROUP = "gmhf"
 #: Built-in plugins: (name, module). They register through the same hooks as everyone else.
@@ -54,6 +55,8 @@ class PluginInfo:
     distribution: str | None = None
     registers: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: The module (or the plugin object's module) that was registered, to blame its exceptions on it.
+    module: str | None = None
 
     @property
     def label(self) -> str:
@@ -160,7 +163,7 @@ def _registrar(hook: str, info: PluginInfo, registry: Registry) -> Callable[...,
             owner = registry.origins[(kind, name)]
             info.errors.append(f"{hook}: `{name}` is already registered by plugin {owner!r}; kept the first")
         else:
-            table[name] = value
+            table[name] = value if info.origin == "builtin" else guard(value, info.name)
             registry.origins[(kind, name)] = info.name
             info.registers.setdefault(kind, []).append(name)
 
@@ -295,6 +298,7 @@ def _load_order(ep: metadata.EntryPoint) -> tuple[str, str]:
 
 def _add(host: PluginHost, plugin: object, info: PluginInfo) -> None:
     host.plugins[info.name] = info
+    info.module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
     try:
         host.pm.register(plugin, name=info.name)
         host.pm.check_pending()
@@ -306,6 +310,13 @@ def _add(host: PluginHost, plugin: object, info: PluginInfo) -> None:
 
 class _Holder:
     host: PluginHost | None = None
+
+
+def blame_plugin(error: BaseException) -> PluginInfo | None:
+    """The third-party plugin of the process-wide host whose code raised `error`, if any."""
+    from gmhf.plugins.blame import blame
+
+    return None if _Holder.host is None else blame(error, _Holder.host.plugins)
 
 
 def plugin_host() -> PluginHost:
