@@ -9,9 +9,9 @@ import gmhf
 from gmhf.core.generator import ConditionalNODE
 from gmhf.core.mlp_rk4 import Workspace
 from gmhf.core.ode import adaptive, rk4
-from gmhf.plugins.duffing import Duffing, vector_field
-from gmhf.plugins.duffing_adams import duffing_adams
-from gmhf.plugins.duffing_rk4 import duffing_rk4
+from gmhf.domains.duffing import Duffing, vector_field
+from gmhf.domains.duffing.adams import duffing_adams
+from gmhf.domains.duffing.rk4 import duffing_rk4
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 GRID = torch.linspace(0, 20, 200, dtype=torch.float64)

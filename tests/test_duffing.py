@@ -9,8 +9,8 @@ import torch
 
 import gmhf
 from gmhf.cli import main
-from gmhf.core.environments import generate
-from gmhf.plugins.duffing import Duffing
+from gmhf.core.environments import draw_from_spec
+from gmhf.domains.duffing import Duffing
 
 
 def test_example_spec_samples_as_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,7 +26,7 @@ def test_example_spec_samples_as_json(capsys: pytest.CaptureFixture[str]) -> Non
 def test_expect_rejects_violating_environments_and_counts_them() -> None:
     """`expect amplitude < 1.2` drops environments whose trajectories swing further, and says how many."""
     guidance = gmhf.load("domain duffing\nshift gamma in 0.5 .. 1.5\nexpect amplitude < 1.2")
-    environments = generate(guidance, 20, seed=3)
+    environments = draw_from_spec(guidance, 20, seed=3)
     (rejected,) = environments.rejected.values()
     assert len(environments.theta) == 20 and rejected > 0
     assert environments.checked >= 20 + rejected
@@ -39,7 +39,7 @@ def test_expect_that_nothing_meets_is_an_error() -> None:
     """An expectation no generated environment meets ends with a clear error, not a hang."""
     guidance = gmhf.load("domain duffing\nexpect amplitude < 0.001")
     with pytest.raises(gmhf.GmhfError, match="met the spec's `expect`s"):
-        generate(guidance, 5, seed=0)
+        draw_from_spec(guidance, 5, seed=0)
 
 
 def test_observables() -> None:

@@ -8,9 +8,9 @@ import torch
 import gmhf
 from gmhf.core import cnode
 from gmhf.core.generator import ConditionalNODE, FitReport, Generator, SimulatorGenerator
-from gmhf.plugins.duffing import Duffing
+from gmhf.domains.duffing import Duffing
+from gmhf.domains.sinusoid import Sinusoid
 from gmhf.plugins.manager import using_plugins
-from gmhf.plugins.sinusoid import Sinusoid
 
 HORIZON, POINTS = (0.0, 5.0), 50  # short, so that a fit takes seconds on one thread
 TRAIN, HELD_OUT = 192, 64

@@ -9,7 +9,7 @@ from scipy.integrate import solve_ivp
 
 import gmhf
 from gmhf.core.ode import adaptive, rk4, solve
-from gmhf.plugins.duffing import Duffing, vector_field
+from gmhf.domains.duffing import Duffing, vector_field
 
 GRID = torch.linspace(0, 10, 100, dtype=torch.float64)  # the domain's default horizon
 TOLERANCE = 1e-4  # the accuracy the acceptance asks of default settings
@@ -96,7 +96,7 @@ def test_bad_arguments_are_clear() -> None:
 
 def test_fused_duffing_rk4_is_the_same_arithmetic_as_rk4(theta: torch.Tensor) -> None:
     """The Duffing domain's fused RK4 equals the generic RK4 to rounding, and flags the same blow-ups."""
-    from gmhf.plugins.duffing_rk4 import duffing_rk4
+    from gmhf.domains.duffing.rk4 import duffing_rk4
 
     wild = theta.clone()
     wild[2, 2], wild[2, 3], wild[2, 5] = -1.0, 2.0, 2.5
@@ -117,7 +117,7 @@ def test_a_float32_grid_takes_the_steps_asked_for() -> None:
 
 def test_fused_duffing_adams_matches_scipy(theta: torch.Tensor) -> None:
     """Adams–Bashforth–Moulton PECE (order 8) at one step per output interval is within 1e-6 of DOP853."""
-    from gmhf.plugins.duffing_adams import duffing_adams
+    from gmhf.domains.duffing.adams import duffing_adams
 
     solution = duffing_adams(theta, GRID, step=0.1)
     assert solution.failed == 0 and solution.y.shape == (len(theta), len(GRID), 2)
@@ -126,8 +126,8 @@ def test_fused_duffing_adams_matches_scipy(theta: torch.Tensor) -> None:
 
 def test_fused_duffing_adams_converges_at_high_order(theta: torch.Tensor) -> None:
     """Halving the step cuts the error against a tight RK4 by far more than RK4's 16x (order 8: up to 256x)."""
-    from gmhf.plugins.duffing_adams import duffing_adams
-    from gmhf.plugins.duffing_rk4 import duffing_rk4
+    from gmhf.domains.duffing.adams import duffing_adams
+    from gmhf.domains.duffing.rk4 import duffing_rk4
 
     grid = torch.linspace(0, 20, 51, dtype=torch.float64)  # spacing 0.4: errors well above rounding
     reference = duffing_rk4(theta, grid, step=0.002).y
@@ -137,7 +137,7 @@ def test_fused_duffing_adams_converges_at_high_order(theta: torch.Tensor) -> Non
 
 def test_adams_weights_are_the_textbook_ones() -> None:
     """Order 4: Bashforth (−9, 37, −59, 55)/24 and Moulton (1, −5, 19, 9)/24, oldest first; every order sums to 1."""
-    from gmhf.plugins.duffing_adams import adams_weights
+    from gmhf.domains.duffing.adams import adams_weights
 
     bashforth, moulton = adams_weights(4)
     assert np.allclose(bashforth, np.array([-9, 37, -59, 55]) / 24, rtol=0, atol=1e-15)
@@ -150,7 +150,7 @@ def test_adams_weights_are_the_textbook_ones() -> None:
 
 def test_fused_duffing_adams_flags_a_blowup_alone() -> None:
     """A diverging row is flagged and NaN from its failure on; its batch mates get the values they get alone."""
-    from gmhf.plugins.duffing_adams import duffing_adams
+    from gmhf.domains.duffing.adams import duffing_adams
 
     theta = gmhf.load("domain duffing").sample(4, seed=1).values
     wild = theta.clone()
@@ -164,8 +164,8 @@ def test_fused_duffing_adams_flags_a_blowup_alone() -> None:
 
 def test_fused_duffing_adams_on_short_grids() -> None:
     """Grids shorter than the method's start-up (order − 1 steps) are integrated by the RK4 start alone."""
-    from gmhf.plugins.duffing_adams import duffing_adams
-    from gmhf.plugins.duffing_rk4 import duffing_rk4
+    from gmhf.domains.duffing.adams import duffing_adams
+    from gmhf.domains.duffing.rk4 import duffing_rk4
 
     theta = gmhf.load("domain duffing").sample(3, seed=2).values
     for points in (2, 5, 9):
@@ -177,7 +177,7 @@ def test_fused_duffing_adams_on_short_grids() -> None:
 def test_fused_duffing_adams_ring_equals_full_history() -> None:
     """Several steps per output (a ring of recent rows, outputs copied out) take the very steps of one step per
     output on the finer grid (every row kept): same values at the shared times, over many ring turns."""
-    from gmhf.plugins.duffing_adams import duffing_adams
+    from gmhf.domains.duffing.adams import duffing_adams
 
     theta = gmhf.load("domain duffing").sample(16, seed=3).values
     theta[5, 2], theta[5, 3], theta[5, 5] = -1.0, 2.0, 2.5  # and a blow-up, found by both

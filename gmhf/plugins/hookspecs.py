@@ -14,7 +14,7 @@ its distribution name and version; `gmhf plugins` shows it) and the other plugin
 first registration; the second is reported as a failure of the plugin that made it.
 
 gmhf's own statements, distributions, functions and domains come through these same hooks
-(`gmhf/plugins/builtin.py`, `gmhf/plugins/sinusoid.py`), and are the best worked examples.
+(`gmhf/plugins/builtin.py`, `gmhf/domains/sinusoid.py`), and are the best worked examples.
 Importing this module imports neither torch nor any domain.
 """
 

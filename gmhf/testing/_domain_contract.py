@@ -1,4 +1,4 @@
-"""The rules `check_domain` applies: names, sources, sampling, simulation and observation."""
+"""The rules `check_domain` applies: names, sources, sampling, simulation, observation, view and truth."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ __all__ = ["check_domain_rules"]
 
 #: Rows simulated alone and compared with their batch results (each is one simulator call).
 ONE_BY_ONE = 3
+#: Environments simulated for the `view` rule, and the first bytes of every PNG file.
+VIEW_ROWS = 2
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _resolve(domain: Domain | str, v: Violations) -> tuple[Domain, Registry] | None:
@@ -146,6 +149,42 @@ def _simulation(domain: Domain, theta: Tensor, seed: int, v: Violations) -> None
                   f"`observe` of row {i} alone differs from its batch result")
 
 
+def _truth(domain: Domain, v: Violations) -> None:
+    from gmhf.api import check_text
+    from gmhf.core.guidance import compile_checked
+    from gmhf.errors import GmhfError
+    from gmhf.plugins.manager import plugin_host
+
+    text = domain.truth_spec()
+    if text is None or not v.require(isinstance(text, str), "`truth_spec()` must return a spec's text or None, "
+                                     f"got {type(text).__name__}"):
+        return
+    try:
+        checked = check_text(text, path=f"<{domain.name} truth_spec()>")
+        compile_checked(checked, plugin_host().registry)
+    except GmhfError as error:
+        v.require(False, f"`truth_spec()` does not load as a spec:\n{error}")
+        return
+    v.require(checked.domain == domain.name, f"`truth_spec()` is a spec of domain {checked.domain!r}; it must "
+              f"start `domain {domain.name}`")
+
+
+def _view(domain: Domain, theta: Tensor, seed: int, v: Violations) -> None:
+    from gmhf.errors import UsageError
+
+    data = domain.simulate(theta, generator=torch.Generator().manual_seed(seed))
+    try:
+        picture = domain.view(theta, data, theta.shape[0] - 1)
+    except UsageError:  # the domain says it cannot be drawn
+        return
+    except Exception as error:  # noqa: BLE001 - a broken view is a finding, not a crash of the check
+        v.require(False, f"`view(theta, data, {theta.shape[0] - 1})` raised {type(error).__name__}: {error}")
+        return
+    v.require(isinstance(picture, bytes) and picture.startswith(PNG_SIGNATURE),
+              lambda: f"`view(theta, data, index)` must return PNG bytes (starting {PNG_SIGNATURE!r}) or raise "
+              f"`UsageError` if the domain cannot be drawn, got {picture[:16] if isinstance(picture, bytes) else picture!r}")
+
+
 def check_domain_rules(domain: Domain | str, samples: int, seed: int, v: Violations) -> None:
     """Apply every rule of `check_domain`."""
     import gmhf
@@ -170,4 +209,6 @@ def check_domain_rules(domain: Domain | str, samples: int, seed: int, v: Violati
             past[0, i] = factor.high + 1 + abs(factor.high)
             v.require(float(source.log_prob(past)[0]) == -math.inf and not bool(source.accepts(past)[0]),
                       f"a value of `{factor.name}` past its bound {factor.high:g} is accepted by the source")
+    _truth(found, v)
     _simulation(found, theta.to(DTYPE), seed, v)
+    _view(found, theta[:VIEW_ROWS].to(DTYPE), seed, v)

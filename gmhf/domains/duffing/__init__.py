@@ -5,6 +5,9 @@ its initial state; its data is the trajectory (x, v) on a time grid. The source 
 benchmark truth keep α > 0 and β ≥ 0 (single-well), away from the chaotic double-well regime
 (α < 0, β > 0); specs may go there, and the solvers then report diverging trajectories instead of
 passing them on.
+
+The package holds the domain (here), its fused solvers (`rk4`, `adams`), its picture (`view`) and
+its benchmark truth (`truth.guide`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ if TYPE_CHECKING:
 #: Default output grid: t in [0, 10], 100 points.
 HORIZON = (0.0, 10.0)
 POINTS = 100
-#: The benchmark truth shipped with the domain (shifted β and γ).
-TRUTH_SPEC = "duffing_truth.guide"
+#: The benchmark truth shipped with the domain (shifted β and γ), a file of this package.
+TRUTH_SPEC = "truth.guide"
 
 
 def vector_field(theta: torch.Tensor) -> Callable[[Any, torch.Tensor], torch.Tensor]:
@@ -51,6 +54,7 @@ class Duffing(Domain):
     description = "x'' + delta x' + alpha x + beta x^3 = gamma cos(omega t), state (x, v), t in [0, 10]"
     #: The factors that are the initial state rather than parameters of the dynamics.
     state_factors = ("x0", "v0")
+    forcing_frequency = "omega"
     shared = ("t",)
 
     @functools.cached_property
@@ -92,8 +96,8 @@ class Duffing(Domain):
         import torch
 
         from gmhf.core.ode import solve
-        from gmhf.plugins.duffing_adams import ORDER, duffing_adams
-        from gmhf.plugins.duffing_rk4 import duffing_rk4
+        from gmhf.domains.duffing.adams import ORDER, duffing_adams
+        from gmhf.domains.duffing.rk4 import duffing_rk4
 
         if theta.ndim != 2 or theta.shape[1] != 7:
             raise ValueError(f"`theta` must have shape [n, 7], got {list(theta.shape)}.")
@@ -136,16 +140,15 @@ class Duffing(Domain):
     def view(self, theta: torch.Tensor, data: dict[str, torch.Tensor], index: int = 0, *,
              fmt: str = "png") -> bytes:
         """One environment of a generated batch as a picture: x(t) and the phase portrait."""
-        from gmhf.core.views import trajectory_view
+        from gmhf.core.figures import caption
+        from gmhf.domains.duffing.view import trajectory_view
 
-        names = self.space.names
-        title = ", ".join(f"{n}={float(theta[index, i]):.3g}" for i, n in enumerate(names))
-        return trajectory_view(data["t"], data["x"][index], data["v"][index], title=title,
-                               fmt="svg" if fmt == "svg" else "png")
+        return trajectory_view(data["t"], data["x"][index], data["v"][index],
+                               title=caption(self.space, theta[index]), fmt=fmt)
 
     def truth_spec(self) -> str:
-        """The text of the shipped benchmark truth spec."""
-        return resources.files("gmhf.plugins").joinpath("specs").joinpath(TRUTH_SPEC).read_text(encoding="utf-8")
+        """The text of the shipped benchmark truth spec (`truth.guide`)."""
+        return resources.files(__name__).joinpath(TRUTH_SPEC).read_text(encoding="utf-8")
 
 
 @hookimpl

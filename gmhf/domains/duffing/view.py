@@ -1,20 +1,15 @@
-"""Pictures of one generated environment, for a person to judge (terminal and web experts use them).
-
-matplotlib is imported inside the function, with the non-interactive Agg backend, so nothing here
-needs a display and importing this module costs nothing.
-"""
+"""The Duffing picture of one environment: x(t) beside its phase portrait, for a person to judge."""
 
 from __future__ import annotations
 
-import io
-from typing import Literal
-
 from torch import Tensor
+
+from gmhf.core.figures import new_figure, render
 
 __all__ = ["trajectory_view"]
 
 
-def trajectory_view(t: Tensor, x: Tensor, v: Tensor, *, title: str = "", fmt: Literal["png", "svg"] = "png",
+def trajectory_view(t: Tensor, x: Tensor, v: Tensor, *, title: str = "", fmt: str = "png",
                     size: tuple[float, float] = (7.0, 2.8)) -> bytes:
     """x(t) beside the phase portrait (x, v) of one trajectory, as PNG or SVG bytes.
 
@@ -23,12 +18,7 @@ def trajectory_view(t: Tensor, x: Tensor, v: Tensor, *, title: str = "", fmt: Li
         title: a caption, e.g. the environment's factors.
         fmt: "png" (small, for terminals and browsers) or "svg" (scalable).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    figure = new_figure(size)
     left, right = figure.subplots(1, 2)
     left.plot(t.tolist(), x.tolist(), color="tab:blue", linewidth=1.2)
     left.set_xlabel("t")
@@ -40,6 +30,4 @@ def trajectory_view(t: Tensor, x: Tensor, v: Tensor, *, title: str = "", fmt: Li
     right.set_title("phase portrait")
     if title:
         figure.suptitle(title, fontsize=9)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt)
-    return buffer.getvalue()
+    return render(figure, fmt)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from gmhf.core.ode import Solution, substeps_for
-from gmhf.plugins.duffing_rk4 import duffing_rk4
+from gmhf.domains.duffing.rk4 import duffing_rk4
 
 __all__ = ["ORDER", "adams_weights", "duffing_adams"]
 

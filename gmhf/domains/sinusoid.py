@@ -1,7 +1,8 @@
 """The `sinusoid` domain: y = amplitude · sin(frequency · x + phase) + noise · ε, x ∈ [−5, 5].
 
 The classic few-shot regression benchmark, and the paper's "non-dynamical probabilistic model" case:
-each environment θ is one sine wave; its data are noisy samples of it.
+each environment θ is one sine wave; its data are noisy samples of it. The benchmark truth
+(`sinusoid_truth.guide`) asks for taller waves than the source ever shows.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from gmhf.core.domain import Domain
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from gmhf.core.factors import FactorSpace
 
 X_RANGE = (-5.0, 5.0)
+#: The benchmark truth shipped with the domain (taller waves), a file of `gmhf.domains`.
+TRUTH_SPEC = "sinusoid_truth.guide"
 
 
 class Sinusoid(Domain):
@@ -74,6 +78,31 @@ class Sinusoid(Domain):
     def examples(self, theta: torch.Tensor, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """K-shot regression of y on x: inputs and targets `[n, points, 1]`."""
         return data["x"][..., None], data["y"][..., None]
+
+    def view(self, theta: torch.Tensor, data: dict[str, torch.Tensor], index: int = 0, *,
+             fmt: str = "png") -> bytes:
+        """One environment of a generated batch as a picture: its points and the clean curve y(x), θ in the title."""
+        import torch
+
+        from gmhf.core.figures import caption, new_figure, render
+
+        amplitude, phase, frequency, _ = theta[index].tolist()
+        x, y = data["x"][index], data["y"][index]
+        grid = torch.linspace(*X_RANGE, 200, dtype=torch.float64)
+        figure = new_figure((5.0, 3.0))
+        axes = figure.subplots()
+        axes.plot(grid.tolist(), (amplitude * torch.sin(frequency * grid + phase)).tolist(), color="tab:blue",
+                  linewidth=1.2, label="wave")
+        axes.scatter(x.tolist(), y.tolist(), s=8, color="tab:orange", label="samples")
+        axes.set_xlabel("x")
+        axes.set_ylabel("y")
+        axes.legend(fontsize=8, loc="upper right")
+        figure.suptitle(caption(self.space, theta[index]), fontsize=9)
+        return render(figure, fmt)
+
+    def truth_spec(self) -> str:
+        """The text of the shipped benchmark truth spec (`sinusoid_truth.guide`)."""
+        return resources.files("gmhf.domains").joinpath(TRUTH_SPEC).read_text(encoding="utf-8")
 
 
 @hookimpl
