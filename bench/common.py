@@ -8,7 +8,9 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +21,14 @@ import gmhf
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def machine_info() -> dict[str, Any]:
-    """Where the numbers came from: they mean little without the machine and its load."""
+def machine_info(peers: tuple[str, ...] = ("torchdiffeq", "scipy")) -> dict[str, Any]:
+    """Where the numbers came from: they mean little without the machine and its load; `peers`' versions too."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
     versions = {}
-    for package in ("torchdiffeq", "scipy"):
+    for package in peers:
         try:
             versions[package] = importlib.import_module(package).__version__
         except ImportError:
@@ -94,3 +96,29 @@ def peak_resident_bytes() -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current resident set (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def paired(slow: Any, fast: Any) -> float:
+    """Median over rounds of slow's time / fast's time in the same round (rows with `.seconds`, one per round)."""
+    return statistics.median(a / b for a, b in zip(slow.seconds, fast.seconds, strict=True))
+
+
+class Counted:
+    """A vector field with a call counter (every call evaluates the whole batch)."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        self.f, self.calls = f, 0
+        self.theta = getattr(f, "theta", None)  # the fused Duffing solvers read θ directly
+
+    def __call__(self, t: Any, y: Any) -> Any:
+        self.calls += 1
+        return self.f(t, y)

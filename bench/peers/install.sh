@@ -10,7 +10,7 @@
 # learn2learn 0.2.0: only an sdist whose Cython-generated C files predate Python 3.11, so they are
 # regenerated with Cython 3 before building. Its other requirements (torchvision, gym, qpth, gsutil, ...)
 # are not installed: the bench loads only `learn2learn.algorithms.MAML` (see `learn2learn_maml` in
-# bench/meta.py), and PyPI's torchvision wheels are CUDA builds that cannot load against CPU torch anyway.
+# bench/meta_peers.py), and PyPI's torchvision wheels are CUDA builds that cannot load against CPU torch anyway.
 set -u
 PY=${1:-.venv/bin/python}
 case $PY in */*) [[ $PY = /* ]] || PY="$PWD/$PY" ;; esac  # absolute: the build runs elsewhere
