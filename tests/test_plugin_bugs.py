@@ -328,11 +328,10 @@ def test_internal_error_in_a_plugin_factory_names_the_plugin(
 
 DEEP = {
     "sum": "require " + " + ".join(["amplitude"] * 3000) + " < 1",
-    "parentheses": "require " + "(" * 1000 + "amplitude" + ")" * 1000 + " < 1",
     "minus": "require " + "- " * 500 + "amplitude < 1",
     "not": "require " + "not " * 500 + "amplitude < 1",
     "power": "require " + " ^ ".join(["amplitude"] * 500) + " < 1",
-    "prior": "prior amplitude ~ normal(" + "(" * 1000 + "1" + ")" * 1000 + ", 1)",
+    "call": "require " + "abs(" * 200 + "amplitude" + ")" * 200 + " < 1",
 }
 
 
@@ -349,6 +348,18 @@ def test_deep_expressions_are_spec_errors(case: str, tmp_path: Path, capsys: pyt
                  ("explain", str(spec))):
         code, _, err = _cli(*args, capsys=capsys)
         assert code == 1 and "nested too deeply" in err, (args, err[-300:])
+
+
+def test_deep_parentheses_are_handled(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Redundant parentheses build no nodes: a thousand levels of them load, sample and format."""
+    text = ("domain sinusoid\nrequire " + "(" * 1000 + "amplitude" + ")" * 1000 + " < 4\n"
+            "prior frequency ~ normal(" + "(" * 1000 + "1" + ")" * 1000 + ", 1)\n")
+    g = gmhf.load(text)
+    assert bool((g.sample(20, seed=0)["amplitude"] < 4).all())
+    spec = tmp_path / "parens.guide"
+    spec.write_text(text)
+    assert _cli("fmt", str(spec), capsys=capsys)[0] == 0
+    assert spec.read_text() == "domain sinusoid\nrequire amplitude < 4\nprior frequency ~ normal(1, 1)\n"
 
 
 def test_deep_hand_built_trees_are_refused_by_check_and_fmt() -> None:

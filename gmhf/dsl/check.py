@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gmhf.dsl import ast
+from gmhf.dsl.depth import too_deep
 from gmhf.dsl.errors import SpecError, did_you_mean
 from gmhf.dsl.expressions import ExprContext, single_factor_bounds
 from gmhf.dsl.intervals import Truth
@@ -59,7 +60,10 @@ class _SpecChecker(Checker):
     def gather(self, spec: ast.Spec, path: str, stack: list[Path]) -> list[Located]:
         out: list[Located] = []
         for stmt in spec.statements:
-            if isinstance(stmt, ast.Use):
+            deep = too_deep(stmt, path)  # a tree built in Python has not met the parser's bound
+            if deep is not None:
+                self.diagnostics.append(deep)
+            elif isinstance(stmt, ast.Use):
                 out.extend(self._include(stmt, path, stack))
             else:
                 out.append(Located(stmt, path))

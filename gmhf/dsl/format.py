@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from gmhf.dsl import ast
+from gmhf.dsl.depth import MAX_DEPTH, depth
 
 __all__ = ["format_expr", "format_spec", "format_statement"]
 
@@ -77,6 +78,9 @@ def format_expr(expr: ast.Expr | ast.NamedArg, need: int = 0) -> str:
 
 def format_statement(stmt: ast.Statement) -> str:
     """Format one statement on one line, without a terminator."""
+    levels = depth(stmt) - 1
+    if levels > MAX_DEPTH:  # formatting recurses once per level
+        raise ValueError(f"`stmt` is nested too deeply to format: {levels} levels, at most {MAX_DEPTH}.")
     if isinstance(stmt, ast.Domain):
         return f"domain {stmt.name.id}"
     if isinstance(stmt, ast.Use):

@@ -19,6 +19,7 @@ from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput
 
 from gmhf.dsl import ast
+from gmhf.dsl.depth import too_deep
 from gmhf.dsl.errors import Diagnostic, SpecError
 from gmhf.dsl.recover import diagnose, split_statements
 
@@ -281,7 +282,8 @@ def parse_partial(
     comments = _comments(text)
     try:
         statements: list[Any] = parser.parse(text)  # type: ignore[assignment]  # the transformer's list
-        return ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path), []
+        statements, deep = _shallow(statements, path)
+        return ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path), deep
     except UnexpectedInput:
         pass
     statements, diagnostics = [], []
@@ -291,8 +293,21 @@ def parse_partial(
             statements.extend(parser.parse(padded))  # type: ignore[arg-type]
         except UnexpectedInput as error:
             diagnostics.append(diagnose(error, path, padded, keywords, parser))
+    statements, deep = _shallow(statements, path)
     spec = ast.Spec.model_construct(statements=tuple(statements), comments=comments, path=path)
-    return spec, diagnostics
+    return spec, sorted(diagnostics + deep, key=lambda d: (d.line, d.column))
+
+
+def _shallow(statements: list[Any], path: str) -> tuple[list[Any], list[Diagnostic]]:
+    """Keep statements within the nesting bound; the others become diagnostics (see gmhf.dsl.depth)."""
+    kept, deep = [], []
+    for stmt in statements:
+        problem = too_deep(stmt, path)
+        if problem is None:
+            kept.append(stmt)
+        else:
+            deep.append(problem)
+    return kept, deep
 
 
 def _comments(text: str) -> tuple[ast.Comment, ...]:
