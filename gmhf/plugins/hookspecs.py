@@ -47,9 +47,16 @@ def gmhf_statements(register: Callable[..., None]) -> None:
         ``NUMBER``, ``STRING``) and quoted words (``"within"``). The parser gains the keyword
         without any edit of the grammar file; quoted words become reserved.
 
-    A keyword that is already registered, or whose syntax does not build into the grammar, is
-    reported against this plugin. The class's ``from_statement(located, context)`` checks
-    the arguments and raises ``SpecError`` at the statement's span.
+    The class declares its ``role``: ``"hard"`` (the default; rejects by ``accepts``), ``"soft"``
+    (reweights by ``log_weight`` under ``max_log_weight()``), ``"data"`` (a condition on generated
+    data) or ``"support"`` (enforced by the factor marginals, as the built-in factor statements).
+    Sampling and ``gmhf explain`` go by the role alone; an older ``hard = False`` means ``"soft"``.
+
+    A keyword that is already registered, or whose syntax does not build into the grammar, or
+    whose quoted words (or keyword) are names specs already use (a factor, level or observable of
+    a registered domain, a domain, distribution or function), is reported against this plugin and
+    left out. The class's ``from_statement(located, context)`` checks the arguments and raises
+    ``SpecError`` at the statement's span.
 
     Example::
 
