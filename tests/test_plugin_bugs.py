@@ -59,7 +59,6 @@ def _distribution(root: Path, name: str, version: str, entry_points: dict[str, s
 
 # ------------------------------------------------------------------ a. strict mode
 
-
 def test_strict_plugins_command_prints_the_first_failure(capsys: pytest.CaptureFixture[str]) -> None:
     """`GMHF_STRICT_PLUGINS=1 gmhf plugins --json` prints `error: plugin NAME failed: …` and exits 4."""
     with using_plugins(entry_points=[_ep("bad_hook", "tests.plugins.broken_hook")],
@@ -86,7 +85,6 @@ def test_strict_plugins_rejects_other_values() -> None:
 
 
 # ------------------------------------------------------------------ b. domain sources
-
 
 def _domain_plugin(*factors: gmhf.Factor, name: str = "typo") -> object:
     class Typo(gmhf.Domain):
@@ -138,7 +136,6 @@ def test_domain_with_a_bad_source_fails_check_and_strict_mode(capsys: pytest.Cap
 
 # ------------------------------------------------------------------ c. disabling `builtin`
 
-
 def test_builtin_plugin_cannot_be_disabled() -> None:
     """GMHF_DISABLE_PLUGINS=builtin is a usage error that says why, not a KeyError at sampling."""
     with pytest.raises(UsageError, match=r"`GMHF_DISABLE_PLUGINS` names `builtin`, which cannot be disabled"):
@@ -154,7 +151,6 @@ def test_cli_with_builtin_disabled_exits_2_with_a_message() -> None:
 
 
 # ------------------------------------------------------------------ d. entry-point name clash
-
 
 def test_two_distributions_with_the_same_entry_point_name_both_load(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +177,6 @@ def test_two_distributions_with_the_same_entry_point_name_both_load(
 
 
 # ------------------------------------------------------------------ e. constraint roles
-
 
 class _BonusBody:
     """`bonus F over x`: weight 1 where F > x (the body shared by the two soft kinds below)."""
@@ -257,7 +252,6 @@ def test_soft_plugin_keyword_is_soft_in_explain(keyword: str, capsys: pytest.Cap
 
 # ------------------------------------------------------------------ f. quoted words vs factor names
 
-
 def test_plugin_word_that_is_a_factor_name_is_refused() -> None:
     """A quoted word of a plugin's syntax that is a factor (or level) name is refused; the rest works."""
     class Words:
@@ -282,7 +276,6 @@ def test_plugin_word_that_is_a_factor_name_is_refused() -> None:
 
 # ------------------------------------------------------------------ g. check_distribution and log_prob
 
-
 class _OffByTwo(extras.Triangular):
     """Triangular whose log_prob is log(2) too high (its cdf and samples are right)."""
 
@@ -300,7 +293,6 @@ def test_check_distribution_catches_a_log_prob_off_by_a_constant() -> None:
 
 
 # ------------------------------------------------------------------ h. internal errors name the plugin
-
 
 def test_internal_error_in_a_plugin_factory_names_the_plugin(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -324,7 +316,6 @@ def test_internal_error_in_a_plugin_factory_names_the_plugin(
 
 
 # ------------------------------------------------------------------ i. deep expressions
-
 
 DEEP = {
     "sum": "require " + " + ".join(["amplitude"] * 3000) + " < 1",
@@ -389,7 +380,6 @@ def test_moderately_nested_expressions_still_work() -> None:
 
 
 # ------------------------------------------------------------------ j. docs
-
 
 def test_plugin_docs_cover_what_authors_asked_about() -> None:
     """docs/plugins.md documents what the plugin author had to find out from the source."""
