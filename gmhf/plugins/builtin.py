@@ -115,3 +115,10 @@ def gmhf_learners(register: Callable[..., None]) -> None:
     for name, cls in (("maml", "MAML"), ("fomaml", "FirstOrderMAML"), ("anil", "ANIL"), ("reptile", "Reptile"),
                       ("protonet", "ProtoNet")):
         register(name, f"gmhf.core.learners:{cls}")
+
+
+@hookimpl
+def gmhf_experts(register: Callable[..., None]) -> None:
+    """`simulated:P` (knows the truth; for experiments) and `terminal` (a person at a prompt)."""
+    register("simulated", "gmhf.experts.simulated:SimulatedExpert")
+    register("terminal", "gmhf.experts.terminal:TerminalExpert")

@@ -1,0 +1,225 @@
+"""Steering: the agent that turns expert answers into the distribution π(θ) training draws from.
+
+A `Steerer` proposes environments to ask about, takes the answers, and is itself a `ThetaSource`
+(so a task pool draws from π exactly as it would from the spec). The default agent,
+`PosteriorSteerer`, reads every answer as a noisy label of "θ is plausible" and sets
+
+    π(θ) ∝ q_H(θ) · P(plausible | θ, answers),
+
+where q_H is the spec's belief and the plausibility model looks only at the factors the spec flags.
+docs/method.md gives the reasons for each choice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from gmhf.core.plausibility import PlausibilityModel
+from gmhf.core.theta import Theta
+from gmhf.errors import GmhfError, UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.factors import FactorSpace
+    from gmhf.core.guidance import Guidance
+
+__all__ = ["PosteriorSteerer", "Steerer", "steered_factors"]
+
+#: q_H draws that fix the normalisation of the steered factors and π's normaliser.
+PROBE = 16_384
+#: Share of each round's candidates drawn from q_H rather than π, so the boundary is probed from outside too.
+EXPLORE = 0.5
+#: Candidates scored per question asked.
+CANDIDATES_PER_QUESTION = 64
+#: Share of each round's questions that are plain draws from π: they catch regions the model is
+#: confidently wrong about, which an uncertainty score alone never asks about.
+FROM_PI = 0.2
+
+
+@runtime_checkable
+class Steerer(Protocol):
+    """Base protocol of steering agents: propose questions, learn from answers, and be a θ source.
+
+    `propose(count, generator=)` returns θ rows `[count, k]` worth asking about; `update(values,
+    answers, reliabilities)` takes answered rows with each answer's stated reliability; `state()`
+    summarises the agent for the round log. `space`, `sample` and `log_prob` make it a
+    `ThetaSource`.
+    """
+
+    space: FactorSpace
+
+    def propose(self, count: int, *, generator: torch.Generator) -> Tensor:
+        """`count` θ rows to put to the experts."""
+        ...
+
+    def update(self, values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> None:
+        """Learn from answered rows `[m, k]`."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-able summary for the round log."""
+        ...
+
+    def sample(self, n: int, *, generator: torch.Generator) -> Theta:
+        """`n` environments from π."""
+        ...
+
+    def log_prob(self, theta: Theta | Tensor) -> Tensor:
+        """Log density of π `[n]`."""
+        ...
+
+
+def steered_factors(guidance: Guidance, steer: Literal["flagged", "all"]) -> tuple[str, ...]:
+    """The factors an agent may move: the flagged ones, or with `all` every factor not declared invariant."""
+    if steer == "flagged":
+        return guidance.flagged
+    if steer == "all":
+        return tuple(n for n in guidance.space.names if n not in guidance.invariant)
+    raise UsageError(f"`steer` must be 'flagged' or 'all', got {steer!r}.")
+
+
+class PosteriorSteerer:
+    """π(θ) ∝ q_H(θ) · s(θ), s the posterior probability that θ is plausible given the answers.
+
+    Args:
+        guidance: the spec's belief q_H; π never leaves its support or its `require`s.
+        steer: `"flagged"` (default) moves only the factors the spec shifts or gives a prior;
+            `"all"` every factor not declared invariant. Invariant factors are never moved.
+        seed: the plausibility model's initial weights and bootstrap draws.
+
+    Sampling is exact rejection from q_H with acceptance s(θ)/ŝ, ŝ the largest s over a probe of
+    16,384 q_H draws: exact wherever s does not exceed that maximum. s depends on the steered
+    columns only, so the other factors keep q_H's distribution (exactly, when the spec has no
+    `require` linking them to steered ones). With no answers, or answers at reliability 0.5, s is
+    ½ everywhere and π is q_H.
+    """
+
+    def __init__(self, guidance: Guidance, *, steer: Literal["flagged", "all"] = "flagged", seed: int = 0) -> None:
+        self.guidance = guidance
+        self.space = guidance.space
+        self.factors = steered_factors(guidance, steer)
+        self.columns = [self.space.index(name) for name in self.factors]
+        probe = guidance.sample(PROBE, generator=torch.Generator().manual_seed(seed)).values
+        self._probe = probe
+        steered = probe[:, self.columns]
+        self.centre = steered.mean(0)
+        self.scale = steered.std(0).clamp(min=1e-12)
+        self.model = PlausibilityModel(len(self.columns), seed=seed)
+        self.values = torch.empty(0, len(self.space), dtype=torch.float64)
+        self.labels = torch.empty(0, dtype=torch.float64)
+        self.reliabilities = torch.empty(0, dtype=torch.float64)
+        self._refresh_normaliser()
+
+    # ------------------------------------------------------------------ the plausibility s(θ)
+    def _inputs(self, values: Tensor) -> Tensor:
+        return (values[:, self.columns] - self.centre) / self.scale
+
+    def plausibility(self, values: Tensor) -> Tensor:
+        """s(θ) `[n]`: the posterior probability that each row is plausible (½ before any answer)."""
+        if not self.columns:
+            return torch.full((values.shape[0],), 0.5, dtype=torch.float64)
+        return self.model.probability(self._inputs(values))
+
+    def _refresh_normaliser(self) -> None:
+        s = self.plausibility(self._probe)
+        self._ceiling = float(s.max())
+        self._log_z = math.log(max(float(s.mean()), 1e-300))
+
+    # ------------------------------------------------------------------ Steerer
+    def propose(self, count: int, *, generator: torch.Generator) -> Tensor:
+        """Questions where an answer teaches most: the most uncertain candidates, kept apart from each other.
+
+        Candidates come half from π and half from q_H. Each is scored by the expected information
+        of its answer about the model (the ensemble's disagreement) plus the uncertainty of the
+        predicted answer; the batch is chosen greedily, each pick damping the scores of candidates
+        near it, so a round does not ask the same question five times.
+        """
+        if count < 1:
+            return torch.empty(0, len(self.space), dtype=torch.float64)
+        plain = int(round(count * FROM_PI)) if self.fitted else 0
+        direct = self.sample(plain, generator=generator).values
+        count -= plain
+        total = max(count * CANDIDATES_PER_QUESTION, 64)
+        explore = int(total * EXPLORE)
+        candidates = torch.cat([self.guidance.sample(explore, generator=generator).values,
+                                self.sample(total - explore, generator=generator).values])
+        if not self.columns:
+            return torch.cat([direct, candidates[:count]])
+        inputs = self._inputs(candidates)
+        scores = self.model.information(inputs, self._typical_reliability())
+        scores = scores + 1e-9 * torch.rand(len(scores), generator=generator, dtype=torch.float64)  # ties
+        chosen: list[int] = []
+        radius = 0.25
+        for _ in range(count):
+            best = int(scores.argmax())
+            chosen.append(best)
+            distance = ((inputs - inputs[best]) ** 2).sum(-1)
+            scores = scores * (1 - torch.exp(-distance / (2 * radius**2)))
+            scores[best] = -math.inf
+        return torch.cat([direct, candidates[chosen]])
+
+    @property
+    def fitted(self) -> bool:
+        """Whether any informative answer has shaped π yet."""
+        return self.model.fitted
+
+    def _typical_reliability(self) -> float:
+        return float(self.reliabilities.mean()) if len(self.reliabilities) else 0.75
+
+    def update(self, values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> None:
+        """Add the sure answers (unsure ones carry nothing) and refit the plausibility model."""
+        if values.shape[0] != len(answers) or len(answers) != len(reliabilities):
+            raise ValueError(f"`values`, `answers` and `reliabilities` must have the same length, got "
+                             f"{values.shape[0]}, {len(answers)} and {len(reliabilities)}.")
+        sure = [i for i, a in enumerate(answers) if a in ("accept", "reject")]
+        if not sure:
+            return
+        labels = torch.tensor([1.0 if answers[i] == "accept" else 0.0 for i in sure], dtype=torch.float64)
+        p = torch.tensor([min(max(float(reliabilities[i]), 0.5), 1.0) for i in sure], dtype=torch.float64)
+        self.values = torch.cat([self.values, values[sure].to(torch.float64)])
+        self.labels = torch.cat([self.labels, labels])
+        self.reliabilities = torch.cat([self.reliabilities, p])
+        if self.columns:
+            self.model.fit(self._inputs(self.values), self.labels, self.reliabilities)
+        self._refresh_normaliser()
+
+    def state(self) -> dict[str, Any]:
+        """Answers used, the steered factors, and how much of q_H π keeps (its normaliser E_q[s])."""
+        return {"answers_used": int(len(self.labels)), "steered": list(self.factors),
+                "kept_mass": math.exp(self._log_z)}
+
+    # ------------------------------------------------------------------ ThetaSource
+    def sample(self, n: int, *, generator: torch.Generator) -> Theta:
+        """`n` environments from π, by rejection from q_H."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
+        kept: list[Tensor] = []
+        have = 0
+        rate = max(math.exp(self._log_z) / max(self._ceiling, 1e-300), 1e-4)
+        for _ in range(1000):
+            if have >= n:
+                break
+            want = min(int((n - have) / rate * 1.2) + 16, 1 << 20)
+            candidates = self.guidance.sample(want, generator=generator).values
+            keep = torch.rand(want, generator=generator, dtype=torch.float64) * self._ceiling < \
+                self.plausibility(candidates)
+            kept.append(candidates[keep])
+            have += int(keep.sum())
+        if have < n:
+            raise GmhfError(f"π keeps too little of the spec's belief to draw {n} environments; the answers reject "
+                            f"nearly everything the spec allows (is the spec wrong about the target?).")
+        values = torch.cat(kept)[:n] if kept else torch.empty(0, len(self.space), dtype=torch.float64)
+        template = self.guidance.sample(0, generator=generator)
+        return Theta(values, template.names, template.levels, template.integers)
+
+    def log_prob(self, theta: Theta | Tensor) -> Tensor:
+        """log q_H(θ) + log s(θ) − log E_q[s]: π's density, −inf outside the spec's support."""
+        values = theta.values if isinstance(theta, Theta) else theta.to(torch.float64)
+        return self.guidance.log_prob(values) + self.plausibility(values).log() - self._log_z
+
+    def __repr__(self) -> str:
+        return f"PosteriorSteerer(steered={self.factors!r}, answers={len(self.labels)})"

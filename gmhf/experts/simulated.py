@@ -1,0 +1,78 @@
+"""`simulated:P`: an expert who knows the benchmark truth and answers right with probability P.
+
+For experiments: it accepts an environment when θ lies in the truth's support and satisfies its
+`require`s, then flips that answer with probability 1 − P, and says "unsure" with probability Q
+(`simulated:0.9,unsure=0.1`). Its randomness for a question depends only on the run's seed, its
+position among the experts and the question's id, so a resumed run gets, for a new question, the
+answer an uninterrupted run would have got.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from gmhf.core.experts import Answer, ExpertContext, Question, parse_options, unit_interval
+from gmhf.errors import UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.guidance import Guidance
+
+__all__ = ["SimulatedExpert"]
+
+
+class SimulatedExpert:
+    """Answers from a truth spec, wrong with probability 1 − `reliability`, unsure with probability `unsure`.
+
+    Args:
+        truth: the target; "plausible" means `truth.accepts(θ)`.
+        reliability: P, the probability that a (sure) answer is right.
+        unsure: Q, the probability of answering "unsure" instead.
+        seed: with `index`, makes every answer reproducible.
+        index: the expert's position among several.
+    """
+
+    kind: ClassVar[str] = "simulated"
+
+    def __init__(self, truth: Guidance, reliability: float, *, unsure: float = 0.0, seed: int = 0,
+                 index: int = 0) -> None:
+        self.truth, self.reliability, self.unsure = truth, float(reliability), float(unsure)
+        self.seed, self.index = seed, index
+        self.name = f"simulated:{self.reliability:g}" + (f",unsure={self.unsure:g}" if self.unsure else "")
+
+    @classmethod
+    def create(cls, argument: str, context: ExpertContext) -> SimulatedExpert:
+        """`simulated:P[,unsure=Q]`, knowing `context.truth`."""
+        options = parse_options(argument, positional="p", allowed=("unsure",))
+        if "p" not in options:
+            raise UsageError("`simulated` needs its reliability: --expert simulated:0.9 (answers right 90% of the time).")
+        if context.truth is None:
+            raise UsageError("a simulated expert needs a truth to answer from: give --truth, or use a domain that "
+                             "ships a benchmark truth.")
+        return cls(context.truth, unit_interval("P", options["p"]),
+                   unsure=unit_interval("unsure", options.get("unsure", "0")), seed=context.seed, index=context.index)
+
+    def ask(self, questions: Sequence[Question]) -> list[Answer]:
+        """One answer per question (a simulated expert never stops early)."""
+        if not questions:
+            return []
+        plausible = self.truth.accepts(torch.stack([q.values for q in questions]))
+        answers: list[Answer] = []
+        for question, truly in zip(questions, plausible.tolist(), strict=True):
+            draws = torch.rand(2, generator=self._stream(question.sample_id), dtype=torch.float64).tolist()
+            if draws[0] < self.unsure:
+                answers.append("unsure")
+                continue
+            right = draws[1] < self.reliability
+            answers.append("accept" if truly == right else "reject")
+        return answers
+
+    def _stream(self, sample_id: str) -> torch.Generator:
+        digest = hashlib.sha256(f"{self.seed}:{self.index}:{sample_id}".encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+    def __repr__(self) -> str:
+        return f"SimulatedExpert(reliability={self.reliability:g}, unsure={self.unsure:g}, index={self.index})"
