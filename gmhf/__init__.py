@@ -34,6 +34,7 @@ _EXPORTS = {
     "hookimpl": "gmhf.plugins.hookspecs",
     "load": "gmhf.api",
     "parse": "gmhf.api",
+    "run": "gmhf.pipeline",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -62,4 +63,5 @@ if TYPE_CHECKING:
     from gmhf.core.theta import Theta
     from gmhf.dsl.errors import Diagnostic, SpecError
     from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
+    from gmhf.pipeline import run
     from gmhf.plugins.hookspecs import hookimpl

@@ -11,7 +11,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from gmhf.plugins.manager import PluginInfo
 
-__all__ = ["explain_tables", "plugins_table", "sample_table"]
+__all__ = ["deployment_table", "explain_tables", "plugins_table", "sample_table"]
 
 
 def _console() -> Console:
@@ -67,3 +67,18 @@ def plugins_table(infos: Sequence[PluginInfo]) -> None:
         table.add_row(info.name, info.version or "?", info.origin, registers,
                       "\n".join(info.errors) if info.errors else "")
     _console().print(table)
+
+
+def deployment_table(methods: dict[str, dict[str, float]], paired: dict[str, dict[str, float]], title: str) -> None:
+    """Deployment loss per method (k = 0 and k = K), and each method's paired difference from gmhf."""
+    console = _console()
+    table = Table(title=title, title_justify="left")
+    keys = list(next(iter(methods.values()))) if methods else []
+    for column in ("method", *keys, "minus gmhf (paired, ± SE)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, losses in methods.items():
+        pair = paired.get(name)
+        difference = "" if pair is None else f"{pair['minus_gmhf']:+.4g} ± {pair['stderr']:.2g}"
+        label = f"{name} (upper bound)" if name == "oracle" else name
+        table.add_row(label, *(f"{losses[k]:.4g}" for k in keys), difference)
+    console.print(table)

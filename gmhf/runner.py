@@ -20,16 +20,21 @@ from typing import TYPE_CHECKING, Any
 from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gmhf.core.constraints import Expect
     from gmhf.core.domain import Domain
     from gmhf.core.generator import Generator
     from gmhf.core.guidance import Guidance
     from gmhf.core.learners.base import MetaLearner
     from gmhf.core.rundir import RunDirectory
+    from gmhf.core.sources import ThetaSource
     from gmhf.core.tasks import TaskBatch
     from gmhf.core.trainer import TrainConfig, Trainer
 
-__all__ = ["TrainingRun", "inner_loop_options", "learner_class", "load_truth", "resume_training", "start_training",
-           "training"]
+__all__ = ["TrainingRun", "build_generator", "build_learner", "build_trainer", "evaluation_tasks",
+           "inner_loop_options", "learner_class", "load_truth", "resume_training", "run_seeds", "spec_digests",
+           "start_training", "training"]
 
 
 @dataclass
@@ -115,12 +120,13 @@ def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
     directory.check_new()  # before any work
     guidance = load(config.spec)
     truth, truth_name = load_truth(config.truth, guidance)
-    seeds = _seeds(config.seed)
-    evaluation = _evaluation(config, truth, seeds["eval"])
-    learner = _learner(config, evaluation, seeds["model"])
-    directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": _digests(guidance, config)})
-    generator = _generator(config, guidance.domain, directory, seeds["twin"], progress)
-    trainer = _trainer(config, guidance, generator, learner, evaluation, directory, seeds["pool"], on_step)
+    seeds = run_seeds(config.seed)
+    evaluation = evaluation_tasks(config, truth, seeds["eval"])
+    learner = build_learner(config, evaluation, seeds["model"])
+    directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": spec_digests(guidance, config)})
+    generator = build_generator(config, guidance.domain, directory, seeds["twin"], progress)
+    trainer = build_trainer(config, guidance, guidance.domain, guidance.expects, generator, learner, evaluation, directory,
+                            seeds["pool"], on_step)
     return TrainingRun(trainer, truth_name)
 
 
@@ -148,20 +154,21 @@ def resume_training(run_dir: str | os.PathLike[str], *,
     except UsageError as error:
         raise GmhfError(f"the spec of the run in {directory.path} cannot be read ({error}); restore it to "
                         f"resume.") from None
-    if _digests(guidance, config) != saved.get("specs"):
+    if spec_digests(guidance, config) != saved.get("specs"):
         raise GmhfError(f"the spec or truth file of the run in {directory.path} changed since the run started; "
                         f"resuming would not continue the same run. Restore the file or start a new run.")
     truth, truth_name = load_truth(config.truth, guidance)
-    seeds = _seeds(config.seed)
-    evaluation = _evaluation(config, truth, seeds["eval"])
-    learner = _learner(config, evaluation, seeds["model"])
-    generator = _generator(config, guidance.domain, directory, seeds["twin"], progress)
-    trainer = _trainer(config, guidance, generator, learner, evaluation, directory, seeds["pool"], on_step)
+    seeds = run_seeds(config.seed)
+    evaluation = evaluation_tasks(config, truth, seeds["eval"])
+    learner = build_learner(config, evaluation, seeds["model"])
+    generator = build_generator(config, guidance.domain, directory, seeds["twin"], progress)
+    trainer = build_trainer(config, guidance, guidance.domain, guidance.expects, generator, learner, evaluation, directory,
+                            seeds["pool"], on_step)
     trainer.restore()
     return TrainingRun(trainer, truth_name)
 
 
-def _seeds(seed: int) -> dict[str, int]:
+def run_seeds(seed: int) -> dict[str, int]:
     """The run's independent streams, all from its one seed (model, pool and evaluation as before)."""
     import torch
 
@@ -171,7 +178,7 @@ def _seeds(seed: int) -> dict[str, int]:
     return {"model": model, "pool": pool, "eval": evaluation, "twin": twin}
 
 
-def _digests(guidance: Guidance, config: TrainConfig) -> dict[str, str]:
+def spec_digests(guidance: Guidance, config: TrainConfig) -> dict[str, str]:
     """SHA-256 of the spec's and truth's canonical text: a comment or `gmhf fmt` does not block a resume."""
     from gmhf.api import load
 
@@ -181,7 +188,7 @@ def _digests(guidance: Guidance, config: TrainConfig) -> dict[str, str]:
     return {key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()}
 
 
-def _evaluation(config: TrainConfig, truth: Guidance, seed: int) -> TaskBatch:
+def evaluation_tasks(config: TrainConfig, truth: Guidance, seed: int) -> TaskBatch:
     """The held-out target tasks, always from the exact simulator: deployment is on the real target."""
     from gmhf.core.tasks import TaskPool
 
@@ -189,7 +196,7 @@ def _evaluation(config: TrainConfig, truth: Guidance, seed: int) -> TaskBatch:
     return pool.sample(config.eval_tasks)
 
 
-def _learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearner:
+def build_learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearner:
     """The learner with a model sized by the tasks; a mismatch with the tasks fails here."""
     import torch
 
@@ -212,7 +219,7 @@ def _learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearner:
     return learner
 
 
-def _generator(config: TrainConfig, domain: Domain, directory: RunDirectory, seed: int,
+def build_generator(config: TrainConfig, domain: Domain, directory: RunDirectory, seed: int,
                progress: bool) -> Generator:
     """The domain's simulator, or its cNODE twin: fitted on the domain's source once, then read from `twin.pt`."""
     from gmhf.core.generator import SimulatorGenerator
@@ -239,12 +246,13 @@ def _generator(config: TrainConfig, domain: Domain, directory: RunDirectory, see
     return twin
 
 
-def _trainer(config: TrainConfig, guidance: Guidance, generator: Generator, learner: MetaLearner,
-             evaluation: TaskBatch, directory: RunDirectory, seed: int,
-             on_step: Callable[[int, dict[str, Any]], None] | None) -> Trainer:
+def build_trainer(config: TrainConfig, source: ThetaSource, domain: Domain, expects: Sequence[Expect],
+                  generator: Generator, learner: MetaLearner, evaluation: TaskBatch, directory: RunDirectory, seed: int,
+                  on_step: Callable[[int, dict[str, Any]], None] | None) -> Trainer:
+    """A trainer on tasks from `source` through `generator`, keeping the spec's `expects`."""
     from gmhf.core.tasks import TaskPool
     from gmhf.core.trainer import Trainer
 
-    pool = TaskPool(guidance, generator, guidance.domain, expects=guidance.expects, size=config.pool_size,
-                    support=config.support, query=config.query, refresh_every=config.refresh_every, seed=seed)
+    pool = TaskPool(source, generator, domain, expects=expects, size=config.pool_size, support=config.support,
+                    query=config.query, refresh_every=config.refresh_every, seed=seed)
     return Trainer(config, learner=learner, pool=pool, evaluation=evaluation, directory=directory, on_step=on_step)

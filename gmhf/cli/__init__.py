@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "explain": "gmhf.cli.spec:explain",
     "fmt": "gmhf.cli.spec:fmt",
     "plugins": "gmhf.cli.spec:plugins",
+    "run": "gmhf.cli.run:run",
     "sample": "gmhf.cli.spec:sample",
     "train": "gmhf.cli.train:train",
 }
@@ -36,6 +37,7 @@ SUMMARIES: dict[str, str] = {
     "explain": "Show, per factor, the source distribution next to the believed target.",
     "fmt": "Rewrite SPECS in the canonical format (`-` reads stdin, writes stdout).",
     "plugins": "List plugins: version, origin, what each registers, and any load error.",
+    "run": "Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.",
     "sample": "Draw N environments from the believed target distribution of SPEC.",
     "train": "Meta-train a learner on environments drawn from SPEC; report its deployment loss.",
 }

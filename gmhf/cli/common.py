@@ -6,12 +6,14 @@ Imports no torch at module level, so light commands (`check`, `fmt`) may use it 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
 import click
 
 from gmhf.console import progress_wanted
+from gmhf.errors import UsageError
 
 
 def set_torch_threads() -> None:
@@ -22,12 +24,35 @@ def set_torch_threads() -> None:
     """
     import torch
 
-    torch.set_num_threads(int(os.environ.get("GMHF_THREADS", "1")))
+    text = os.environ.get("GMHF_THREADS", "1")
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if not 1 <= threads <= (os.cpu_count() or 1) * 4:
+        raise UsageError(f"GMHF_THREADS must be a whole number from 1 to {(os.cpu_count() or 1) * 4} "
+                         f"(this machine has {os.cpu_count()} cores), got {text!r}.")
+    torch.set_num_threads(threads)
 
 
 def echo_json(document: Any) -> None:
-    """Print `document` as the one JSON document a `--json` command writes on stdout."""
-    click.echo(json.dumps(document, indent=2))
+    """Print `document` as the one strict JSON document a `--json` command writes on stdout.
+
+    JSON has no NaN or infinity: a non-finite number (an unbounded support, a diverged loss) is
+    written as null, so any JSON parser reads the output.
+    """
+    click.echo(json.dumps(strict(document), indent=2, allow_nan=False))
+
+
+def strict(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None (containers copied, the rest as is)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(item) for item in value]
+    return value
 
 
 def show_progress(*, as_json: bool) -> bool:

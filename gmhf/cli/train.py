@@ -6,6 +6,7 @@ only when it runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,41 +32,54 @@ def _hidden(value: str) -> tuple[int, ...]:
     return sizes
 
 
+#: The options of a meta-training run, shared by `gmhf train` and `gmhf run`.
+TRAINING_OPTIONS = (
+    click.option("--learner", default="maml", show_default=True,
+                  help="maml, fomaml, anil, reptile, protonet, or one a plugin registers."),
+    click.option("--steps", type=click.IntRange(min=0), default=1000, show_default=True, help="Meta-iterations."),
+    click.option("--meta-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Tasks per step."),
+    click.option("--support", type=click.IntRange(min=1), default=5, show_default=True, help="Examples to adapt on."),
+    click.option("--query", type=click.IntRange(min=1), default=10, show_default=True, help="Examples to score on."),
+    click.option("--inner-steps", type=click.IntRange(min=0), default=5, show_default=True,
+                  help="SGD steps on the support set (MAML family, Reptile)."),
+    click.option("--inner-lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True),
+    click.option("--outer-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+                  help="Adam's learning rate for the meta-parameters."),
+    click.option("--hidden", default="40,40", show_default=True, help="Hidden layer widths of the MLP."),
+    click.option("--tasks-per-chunk", type=click.IntRange(min=1), help="Cap on tasks processed at once (memory)."),
+    click.option("--truth", type=click.Path(exists=True, dir_okay=False),
+                  help="Spec of the real target, for the deployment loss (default: the domain's benchmark truth)."),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--checkpoint-every", type=click.IntRange(min=1), default=100, show_default=True),
+    click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="Steps between deployment-loss evaluations (0: only at the end)."),
+    click.option("--pool-size", type=click.IntRange(min=1), default=1024, show_default=True,
+                  help="Environments generated at once."),
+    click.option("--refresh-every", type=click.IntRange(min=0), default=200, show_default=True,
+                  help="Steps between regenerations of the pool (0: never)."),
+    click.option("--generator", type=click.Choice(["sim", "cnode"]), default="sim", show_default=True,
+                  help="Task data from the domain's simulator, or from a cNODE twin fitted to source simulations "
+                       "(fitted once, cached in RUN/twin.pt)."),
+    click.option("--twin-samples", type=click.IntRange(min=8), default=512, show_default=True,
+                  help="Source simulations the cNODE twin is fitted on."),
+    click.option("--twin-steps", type=click.IntRange(min=1), default=400, show_default=True,
+                  help="Optimiser steps of the twin's fit."),
+)
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply `TRAINING_OPTIONS` to a command (in --help order)."""
+    for option in reversed(TRAINING_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command(epilog=EPILOG)
 @click.argument("spec", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--run", "run_dir", type=click.Path(file_okay=False),
               help="Run directory (config, metrics.jsonl, checkpoints). Default: runs/<spec>-<learner>.")
 @click.option("--resume", is_flag=True, help="Continue the run in --run from its last checkpoint.")
-@click.option("--learner", default="maml", show_default=True,
-              help="maml, fomaml, anil, reptile, protonet, or one a plugin registers.")
-@click.option("--steps", type=click.IntRange(min=0), default=1000, show_default=True, help="Meta-iterations.")
-@click.option("--meta-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Tasks per step.")
-@click.option("--support", type=click.IntRange(min=1), default=5, show_default=True, help="Examples to adapt on.")
-@click.option("--query", type=click.IntRange(min=1), default=10, show_default=True, help="Examples to score on.")
-@click.option("--inner-steps", type=click.IntRange(min=0), default=5, show_default=True,
-              help="SGD steps on the support set (MAML family, Reptile).")
-@click.option("--inner-lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True)
-@click.option("--outer-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Adam's learning rate for the meta-parameters.")
-@click.option("--hidden", default="40,40", show_default=True, help="Hidden layer widths of the MLP.")
-@click.option("--tasks-per-chunk", type=click.IntRange(min=1), help="Cap on tasks processed at once (memory).")
-@click.option("--truth", type=click.Path(exists=True, dir_okay=False),
-              help="Spec of the real target, for the deployment loss (default: the domain's benchmark truth).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Steps between deployment-loss evaluations (0: only at the end).")
-@click.option("--pool-size", type=click.IntRange(min=1), default=1024, show_default=True,
-              help="Environments generated at once.")
-@click.option("--refresh-every", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Steps between regenerations of the pool (0: never).")
-@click.option("--generator", type=click.Choice(["sim", "cnode"]), default="sim", show_default=True,
-              help="Task data from the domain's simulator, or from a cNODE twin fitted to source simulations "
-                   "(fitted once, cached in RUN/twin.pt).")
-@click.option("--twin-samples", type=click.IntRange(min=8), default=512, show_default=True,
-              help="Source simulations the cNODE twin is fitted on.")
-@click.option("--twin-steps", type=click.IntRange(min=1), default=400, show_default=True,
-              help="Optimiser steps of the twin's fit.")
+@training_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
 @click.pass_context
 def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool, as_json: bool,
@@ -98,16 +112,16 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
     else:
         if options["truth"] is not None:
             options["truth"] = str(Path(options["truth"]).resolve())
-        config = _config(str(Path(spec).resolve()), options)
+        config = train_config(str(Path(spec).resolve()), options)
         run_dir = run_dir or str(Path("runs") / f"{Path(spec).stem}-{config.learner}")
     progress = show_progress(as_json=as_json)
     with training(config, run_dir, progress=progress) as run:
         trainer = run.trainer
         finish = None
         if progress:
-            trainer.on_step, finish = _progress(trainer.step, trainer.config.steps)
+            trainer.on_step, finish = training_progress(trainer.step, trainer.config.steps)
         else:
-            trainer.on_step = _report_evaluations
+            trainer.on_step = report_evaluations
         try:
             result = trainer.run()
         except KeyboardInterrupt:
@@ -127,7 +141,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
                f"{losses}\nrun directory: {run_dir}")
 
 
-def _config(spec: str, options: dict[str, Any]) -> Any:
+def train_config(spec: str, options: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
     from gmhf.core.trainer import TrainConfig
@@ -147,13 +161,13 @@ def _evaluation_text(line: dict[str, Any]) -> str:
     return f"step {line['step']}: deployment loss {losses}"
 
 
-def _report_evaluations(step: int, line: dict[str, Any]) -> None:
+def report_evaluations(step: int, line: dict[str, Any]) -> None:
     """Without a progress bar, the periodic deployment losses still show, on stderr."""
     if "deployment" in line:
         click.echo(_evaluation_text(line), err=True)
 
 
-def _progress(done: int, total: int) -> tuple[Any, Any]:
+def training_progress(done: int, total: int) -> tuple[Any, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     progress = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -1,17 +1,23 @@
-"""P(plausible | θ): a small Bayesian classifier of expert answers, read as noisy labels.
+"""P(plausible | θ): expert answers read as noisy labels, pooled over each point's nearest answers.
 
-An answer about θ is taken to be the truth of "θ is plausible for the target", z(θ), flipped with
-probability 1 − p (p the expert's reliability): P(accept | θ) = p·s(θ) + (1 − p)·(1 − s(θ)), where
-s(θ) = P(z(θ) = 1). The model of s is a bootstrap ensemble of small ReLU networks on the steered
-factors (normalised by q_H's spread), each a MAP fit under a Gaussian prior on its weights:
+An answer about θ is taken as the truth of "θ is plausible for the target", z(θ), flipped with
+probability 1 − p (p the expert's reliability). One answer is then evidence ±log(p / (1 − p)) on
+the log-odds that z = 1 (+ for accept, − for reject; p is capped at 0.99, so a perfect expert's
+answer is worth ±4.6 and one wrong answer can still be outvoted). The model pools the evidence of
+the K = 16 answers nearest to θ (in q_H-normalised steered coordinates), each weighted by
+1 − (d / d₁₇)², d₁₇ the distance to the 17th nearest:
 
-* a ReLU network extrapolates linearly, so a region the answers reject around is judged less
-  plausible the further one goes from any acceptance, without assuming the plausible region is
-  a box or even convex;
-* the output layer starts at zero, so s = ½ everywhere before any answer, and an answer at p = ½
-  (pure noise) is dropped: π is then exactly q_H; lower p flattens the likelihood, so π moves less;
-* the ensemble's spread (each member sees its own Poisson(1) bootstrap weights) says where the
-  answers disagree or are missing, which is where the next question teaches most (BALD).
+    logit s(θ) = Σ_{j ≤ 16} (1 − (d_j / d₁₇)²) · ±log(p_j / (1 − p_j)).
+
+Why this shape (docs/method.md has the measurements):
+
+* the neighbourhood adapts to the answers: dense near the boundary of the plausible region (where
+  questions go), so the boundary is sharp there; wide far away, so a region surrounded by
+  rejections is judged implausible without anyone asking about it — no box or convexity assumed;
+* with no answers, or answers at p = ½ (pure noise: evidence 0), s = ½ everywhere and π is
+  exactly q_H; as p falls every answer weighs less and π moves less;
+* it is cheap and exact to replay: no training, no random state, so a resumed run rebuilds π
+  from the stored answers bit for bit.
 """
 
 from __future__ import annotations
@@ -21,98 +27,65 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["PlausibilityModel"]
+__all__ = ["NEIGHBOURS", "PlausibilityModel"]
 
-#: Ensemble members, hidden width, Adam steps per fit, learning rate, prior precision on weights.
-MEMBERS = 8
-HIDDEN = 32
-STEPS = 200
-LEARNING_RATE = 0.02
-PRIOR_PRECISION = 0.01
+#: Answers pooled at each point.
+NEIGHBOURS = 16
+#: The most an answer is believed: p is capped here, so a single answer never decides alone.
+RELIABILITY_CAP = 0.99
+#: Candidates scored at once (bounds the memory of the distance matrix).
+CHUNK = 65_536
 
 
 class PlausibilityModel:
-    """An ensemble of `MEMBERS` networks d → 32 → 32 → 1 (ReLU), batched over members.
+    """s(x) from the evidence of the nearest answers.
 
     Args:
-        inputs: d, the number of steered factors.
-        seed: initial weights and bootstrap weights.
+        inputs: d, the number of steered coordinates.
     """
 
-    def __init__(self, inputs: int, *, seed: int = 0) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-        e, h = MEMBERS, HIDDEN
+    def __init__(self, inputs: int) -> None:
+        self.x = torch.empty(0, inputs, dtype=torch.float64)
+        self.evidence = torch.empty(0, dtype=torch.float64)
 
-        def uniform(*shape: int, fan_in: int) -> Tensor:
-            bound = fan_in ** -0.5
-            return (torch.rand(*shape, generator=self.generator, dtype=torch.float64) * 2 - 1) * bound
-
-        self.weights = [uniform(e, inputs, h, fan_in=max(inputs, 1)), uniform(e, 1, h, fan_in=max(inputs, 1)),
-                        uniform(e, h, h, fan_in=h), uniform(e, 1, h, fan_in=h),
-                        torch.zeros(e, h, 1, dtype=torch.float64), torch.zeros(e, 1, 1, dtype=torch.float64)]
-        self.bootstrap = torch.empty(e, 0, dtype=torch.float64)
-        self.fitted = False
-
-    def logits(self, x: Tensor, weights: list[Tensor] | None = None) -> Tensor:
-        """f_e(x) `[E, n]` for inputs `[n, d]`."""
-        w1, b1, w2, b2, w3, b3 = self.weights if weights is None else weights
-        hidden = torch.relu(torch.baddbmm(b1, x.expand(w1.shape[0], *x.shape), w1))
-        hidden = torch.relu(torch.baddbmm(b2, hidden, w2))
-        return torch.baddbmm(b3, hidden, w3)[..., 0]
-
-    def probability(self, x: Tensor) -> Tensor:
-        """s(x) `[n]`: the ensemble's mean probability that each input is plausible."""
-        if not self.fitted:
-            return torch.full((x.shape[0],), 0.5, dtype=torch.float64)
-        with torch.no_grad():
-            return torch.sigmoid(self.logits(x)).mean(0)
-
-    def information(self, x: Tensor, reliability: float) -> Tensor:
-        """How much an answer at each input would teach `[n]`: predictive entropy plus BALD.
-
-        With answers flipped at rate 1 − p, the predicted answer is p·s + (1 − p)·(1 − s); the
-        entropy of the ensemble's mean prediction is highest where the answer is a coin toss, and
-        the mutual information between the answer and the member (BALD) is highest where the
-        members disagree.
-        """
-        with torch.no_grad():
-            s = torch.sigmoid(self.logits(x)) if self.fitted else torch.full((1, x.shape[0]), 0.5,
-                                                                             dtype=torch.float64)
-            p = min(max(reliability, 0.5), 1.0)
-            accept = p * s + (1 - p) * (1 - s)
-            mean = accept.mean(0)
-            return 2 * _entropy(mean) - _entropy(accept).mean(0)
+    @property
+    def fitted(self) -> bool:
+        """Whether any answer carries evidence (an answer at p = ½ carries none)."""
+        return bool((self.evidence != 0).any())
 
     def fit(self, x: Tensor, labels: Tensor, reliabilities: Tensor) -> None:
-        """MAP fit of every member to the answers (1 accept, 0 reject) with their reliabilities.
+        """Take all answers so far: inputs `[m, d]`, labels 1 accept / 0 reject, reliabilities `[m]`."""
+        p = reliabilities.clamp(0.5, RELIABILITY_CAP)
+        self.x = x.to(torch.float64)
+        self.evidence = (labels * 2 - 1) * (p / (1 - p)).log()
 
-        Warm-started from the previous fit, so each round's fit is a short refinement; answers at
-        reliability ½ or less are left out (they carry no information about z).
+    def logit(self, x: Tensor) -> Tensor:
+        """The pooled log-odds `[n]` that each input is plausible (0 before any evidence)."""
+        if not self.fitted:
+            return torch.zeros(x.shape[0], dtype=torch.float64)
+        return torch.cat([self._logit(part) for part in x.split(CHUNK)]) if len(x) else x.new_zeros(0)
+
+    def _logit(self, x: Tensor) -> Tensor:
+        k = min(NEIGHBOURS + 1, self.x.shape[0])
+        distance, index = torch.cdist(x, self.x).topk(k, largest=False)
+        if k == 1:  # a single answer speaks everywhere
+            return self.evidence[index[:, 0]]
+        weight = (1 - (distance / distance[:, -1:].clamp(min=1e-12)) ** 2).clamp(min=0)
+        weight[:, 0] = weight[:, 0].clamp(min=1e-3)  # the nearest answer always speaks
+        return (weight * self.evidence[index]).sum(1)
+
+    def probability(self, x: Tensor) -> Tensor:
+        """s(x) `[n]`: the probability that each input is plausible."""
+        return torch.sigmoid(self.logit(x))
+
+    def information(self, x: Tensor, reliability: float) -> Tensor:
+        """The entropy (bits) of the answer predicted at each input `[n]`: highest where it is a coin toss.
+
+        With answers flipped at rate 1 − p the predicted answer is p·s + (1 − p)·(1 − s).
         """
-        grow = x.shape[0] - self.bootstrap.shape[1]
-        if grow > 0:  # each member's bootstrap weight of each new answer, drawn once
-            fresh = torch.poisson(torch.ones(MEMBERS, grow, dtype=torch.float64), generator=self.generator)
-            self.bootstrap = torch.cat([self.bootstrap, fresh], 1)
-        informative = reliabilities > 0.5
-        if not bool(informative.any()):
-            return
-        x, labels, p = x[informative], labels[informative], reliabilities[informative]
-        bootstrap = self.bootstrap[:, informative]
-        sign = labels * 2 - 1  # +1 accept, −1 reject
-        log_right, log_wrong = p.log(), torch.log1p(-p).clamp(min=-1e300)
-        weights = [w.clone().requires_grad_(True) for w in self.weights]
-        optimiser = torch.optim.Adam(weights, lr=LEARNING_RATE)
-        for _ in range(STEPS):
-            optimiser.zero_grad()
-            f = self.logits(x, weights) * sign  # [E, n]: the logit of the answer given
-            likelihood = torch.logaddexp(log_right + torch.nn.functional.logsigmoid(f),
-                                         log_wrong + torch.nn.functional.logsigmoid(-f))
-            prior = sum((w * w).sum((1, 2)) for w in weights[::2])  # weights, not biases
-            loss = (-(bootstrap * likelihood).sum(1) + PRIOR_PRECISION / 2 * prior).sum()
-            loss.backward()
-            optimiser.step()
-        self.weights = [w.detach() for w in weights]
-        self.fitted = True
+        s = self.probability(x)
+        p = min(max(reliability, 0.5), 1.0)
+        return _entropy(p * s + (1 - p) * (1 - s))
 
 
 def _entropy(p: Tensor) -> Tensor:

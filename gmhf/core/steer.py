@@ -37,7 +37,7 @@ EXPLORE = 0.5
 CANDIDATES_PER_QUESTION = 64
 #: Share of each round's questions that are plain draws from π: they catch regions the model is
 #: confidently wrong about, which an uncertainty score alone never asks about.
-FROM_PI = 0.2
+FROM_PI = 0.4
 
 
 @runtime_checkable
@@ -89,7 +89,7 @@ class PosteriorSteerer:
         guidance: the spec's belief q_H; π never leaves its support or its `require`s.
         steer: `"flagged"` (default) moves only the factors the spec shifts or gives a prior;
             `"all"` every factor not declared invariant. Invariant factors are never moved.
-        seed: the plausibility model's initial weights and bootstrap draws.
+        seed: the q_H probe that fixes the steered factors' normalisation and π's normaliser.
 
     Sampling is exact rejection from q_H with acceptance s(θ)/ŝ, ŝ the largest s over a probe of
     16,384 q_H draws: exact wherever s does not exceed that maximum. s depends on the steered
@@ -108,7 +108,7 @@ class PosteriorSteerer:
         steered = probe[:, self.columns]
         self.centre = steered.mean(0)
         self.scale = steered.std(0).clamp(min=1e-12)
-        self.model = PlausibilityModel(len(self.columns), seed=seed)
+        self.model = PlausibilityModel(len(self.columns))
         self.values = torch.empty(0, len(self.space), dtype=torch.float64)
         self.labels = torch.empty(0, dtype=torch.float64)
         self.reliabilities = torch.empty(0, dtype=torch.float64)
@@ -131,16 +131,21 @@ class PosteriorSteerer:
 
     # ------------------------------------------------------------------ Steerer
     def propose(self, count: int, *, generator: torch.Generator) -> Tensor:
-        """Questions where an answer teaches most: the most uncertain candidates, kept apart from each other.
+        """Questions where an answer teaches most, plus a few plain draws from π.
 
-        Candidates come half from π and half from q_H. Each is scored by the expected information
-        of its answer about the model (the ensemble's disagreement) plus the uncertainty of the
-        predicted answer; the batch is chosen greedily, each pick damping the scores of candidates
-        near it, so a round does not ask the same question five times.
+        A share `FROM_PI` of the round are draws from π: they catch regions π is confidently
+        wrong about, which an uncertainty score never asks about. The rest are chosen from
+        candidates (half from π, half from q_H, so the boundary is probed from both sides) by
+        the entropy of the predicted answer, greedily, each pick damping the scores of candidates
+        near it (radius 0.25 in q_H-normalised units), so a round does not ask one question five
+        times. Before any acceptance, answers say only where plausibility is not, so the
+        questions fill q_H's support instead: each is the candidate farthest from every question
+        asked so far (a maximin design over draws of q_H, so denser where q_H is).
         """
         if count < 1:
             return torch.empty(0, len(self.space), dtype=torch.float64)
-        plain = int(round(count * FROM_PI)) if self.fitted else 0
+        found = bool((self.labels > 0).any())
+        plain = int(round(count * FROM_PI)) if found else 0
         direct = self.sample(plain, generator=generator).values
         count -= plain
         total = max(count * CANDIDATES_PER_QUESTION, 64)
@@ -150,16 +155,12 @@ class PosteriorSteerer:
         if not self.columns:
             return torch.cat([direct, candidates[:count]])
         inputs = self._inputs(candidates)
-        scores = self.model.information(inputs, self._typical_reliability())
-        scores = scores + 1e-9 * torch.rand(len(scores), generator=generator, dtype=torch.float64)  # ties
-        chosen: list[int] = []
-        radius = 0.25
-        for _ in range(count):
-            best = int(scores.argmax())
-            chosen.append(best)
-            distance = ((inputs - inputs[best]) ** 2).sum(-1)
-            scores = scores * (1 - torch.exp(-distance / (2 * radius**2)))
-            scores[best] = -math.inf
+        jitter = 1e-9 * torch.rand(len(inputs), generator=generator, dtype=torch.float64)  # breaks ties
+        if not found:
+            chosen = _spread(inputs, self._inputs(self.values), count, jitter)
+        else:
+            chosen = _informative(inputs, self.model.information(inputs, self._typical_reliability()) + jitter,
+                                  count)
         return torch.cat([direct, candidates[chosen]])
 
     @property
@@ -223,3 +224,27 @@ class PosteriorSteerer:
 
     def __repr__(self) -> str:
         return f"PosteriorSteerer(steered={self.factors!r}, answers={len(self.labels)})"
+
+
+def _informative(inputs: Tensor, scores: Tensor, count: int, radius: float = 0.25) -> list[int]:
+    """Greedy: the best-scoring candidate, then damp the scores near it, `count` times."""
+    chosen: list[int] = []
+    for _ in range(min(count, len(inputs))):
+        best = int(scores.argmax())
+        chosen.append(best)
+        distance = ((inputs - inputs[best]) ** 2).sum(-1)
+        scores = scores * (1 - torch.exp(-distance / (2 * radius**2)))
+        scores[best] = -math.inf
+    return chosen
+
+
+def _spread(inputs: Tensor, asked: Tensor, count: int, jitter: Tensor) -> list[int]:
+    """Greedy maximin: each pick is the candidate farthest from every earlier question and pick."""
+    nearest = (torch.cdist(inputs, asked).min(1).values if len(asked)
+               else torch.full((len(inputs),), math.inf, dtype=torch.float64))
+    chosen: list[int] = []
+    for _ in range(min(count, len(inputs))):
+        best = int((torch.where(torch.isinf(nearest), torch.full_like(nearest, 1e9), nearest) + jitter).argmax())
+        chosen.append(best)
+        nearest = torch.minimum(nearest, ((inputs - inputs[best]) ** 2).sum(-1).sqrt())
+    return chosen

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
 
 from gmhf.core.tasks import TaskBatch, mean_over_valid
 from gmhf.errors import GmhfError
@@ -101,14 +102,15 @@ class Trainer:
         self.step = self.skipped = self.bad_in_a_row = 0
         self.finished: dict[str, float] | None = None  # the deployment loss, once the run is complete
 
-    def restore(self) -> None:
+    def restore(self, start_logs: dict[str, int] | None = None) -> None:
         """Continue from the directory's last checkpoint (or from the start if it has none).
 
-        The replayed logs are cut back to the lengths the checkpoint recorded.
+        The replayed logs are cut back to the lengths the checkpoint recorded; without a
+        checkpoint, to `start_logs` (what was logged before training began; default: nothing).
         """
         state = self.directory.load_latest()
         if state is None:
-            self.directory.truncate_logs({name: 0 for name in self.directory.replayed_logs()})
+            self.directory.truncate_logs(start_logs or {name: 0 for name in self.directory.replayed_logs()})
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -124,6 +126,16 @@ class Trainer:
             "step": self.step, "skipped": self.skipped, "bad_in_a_row": self.bad_in_a_row,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "pool": self.pool.state_dict(), "logs": self.directory.log_sizes(), "finished": self.finished})
+
+    def deployment_losses(self) -> Tensor:
+        """Per-task query losses `[B]` after K adaptation steps on the evaluation tasks (NaN for invalid ones).
+
+        Every method evaluated on the same tasks from the same initial weights can be compared task
+        by task (paired), which removes the task-to-task noise from their difference.
+        """
+        batch: TaskBatch = self.eval_batch
+        losses = self.learner.evaluate(batch, steps=self.learner.inner_steps)
+        return torch.where(batch.valid, losses, torch.full_like(losses, float("nan")))
 
     def deployment(self) -> dict[str, float]:
         """Query loss on the evaluation tasks before (k = 0) and after (k = K) adapting to their support."""

@@ -1,0 +1,140 @@
+"""`gmhf run`: the GMHF method end to end — expert feedback steers the spec, then meta-training on π.
+
+Like every command it imports torch only when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gmhf.cli.common import echo_json, set_torch_threads, show_progress
+from gmhf.cli.train import RUN_OPTIONS, report_evaluations, train_config, training_options, training_progress
+from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
+from gmhf.errors import UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.engine import RoundReport
+    from gmhf.pipeline import RunResult
+
+#: Options of the feedback loop; with --resume the saved config decides them.
+LOOP_OPTIONS = ("expert", "agent", "steer", "rounds", "answers_per_round", "baselines", "show_theta")
+
+
+@click.command(epilog=EPILOG)
+@click.argument("spec", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--run", "run_dir", type=click.Path(file_okay=False),
+              help="Run directory (config, metrics.jsonl, feedback.sqlite, checkpoints). Default: runs/<spec>-gmhf.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run; stored answers are never asked again.")
+@click.option("--expert", multiple=True, default=("simulated:0.9",), show_default=True,
+              help="Who answers: simulated:P[,unsure=Q] (knows the truth; right with probability P), terminal "
+                   "(you, at this prompt), or one a plugin registers. Repeat for several experts.")
+@click.option("--agent", type=click.Choice(["posterior"]), default="posterior", show_default=True,
+              help="The steering agent (docs/method.md).")
+@click.option("--steer", type=click.Choice(["flagged", "all"]), default="flagged", show_default=True,
+              help="Move only the factors the spec shifts or gives a prior, or every factor not invariant.")
+@click.option("--rounds", type=click.IntRange(min=0), default=30, show_default=True, help="Feedback rounds.")
+@click.option("--answers-per-round", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Questions per round (small rounds need fewer answers in all).")
+@click.option("--baselines", is_flag=True,
+              help="Also train source-only, spec-only and oracle on the same tasks; print a paired table.")
+@click.option("--show-theta", is_flag=True, help="Show a person θ next to each picture (hidden by default).")
+@training_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+@click.pass_context
+def run(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool, as_json: bool,
+        expert: tuple[str, ...], agent: str, steer: str, rounds: int, answers_per_round: int, baselines: bool,
+        show_theta: bool, **options: Any) -> None:
+    """Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.
+
+    Each round the agent proposes environments, the experts judge them (a picture of each), every
+    question and answer is stored in RUN/feedback.sqlite before it is used, and the agent refines
+    π(θ), the distribution training draws from. Then a learner is meta-trained on tasks from π
+    (as `gmhf train` does) and deployed on the truth's tasks. RUN/metrics.jsonl has one row per
+    round (answers, in_support, mmd), then the training rows.
+
+    \b
+    Examples:
+      gmhf run examples/specs/duffing_vague.guide --expert simulated:0.9 --baselines
+      gmhf run examples/specs/duffing_vague.guide --expert terminal --run runs/me
+      gmhf run --resume --run runs/me            # after Ctrl-C, q, or a crash
+    """
+    set_torch_threads()
+    from gmhf.pipeline import RunConfig, execute, run_directory_name
+
+    if resume:
+        given = [f"--{name.replace('_', '-')}" for name in (*RUN_OPTIONS, *LOOP_OPTIONS)
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if spec is not None or given:
+            raise UsageError(f"--resume continues the saved config; drop {', '.join(given or ['SPEC'])}.")
+        if run_dir is None:
+            raise UsageError("--resume needs --run DIR, the run to continue.")
+        config = None
+    elif spec is None:
+        raise UsageError("give the SPEC to steer (or --resume --run DIR).")
+    else:
+        if options["truth"] is not None:
+            options["truth"] = str(Path(options["truth"]).resolve())
+        train = train_config(str(Path(spec).resolve()), options)
+        config = RunConfig(train=train, experts=expert, agent=agent, steer=steer,  # type: ignore[arg-type]
+                           rounds=rounds, answers_per_round=answers_per_round, baselines=baselines,
+                           show_theta=show_theta)
+        run_dir = run_dir or run_directory_name(spec)
+    progress = show_progress(as_json=as_json) and not any(e.startswith("terminal") for e in expert)
+    on_round, stop_rounds = _round_progress(config.rounds if config else 0, progress)
+    on_step, stop_steps = (training_progress(0, config.train.steps) if progress and config
+                           else (report_evaluations, None))
+    try:
+        result = execute(config, run_dir, on_round=on_round, on_step=on_step, progress=progress)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; every answer given is stored. Continue with: gmhf run --resume --run {run_dir}",
+                   err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        for stop in (stop_rounds, stop_steps):
+            if stop is not None:
+                stop()
+    if as_json:
+        echo_json(result.document())
+    else:
+        _summary(result)
+    if result.stopped:
+        raise click.exceptions.Exit(130)
+
+
+def _round_progress(total: int, enabled: bool) -> tuple[Any, Any]:
+    """A bar over the rounds on a terminal; otherwise one line per round on stderr."""
+    if not enabled:
+        def line(report: RoundReport) -> None:
+            inside = "" if report.in_support is None else f", {report.in_support:.0%} of π in the truth's support"
+            click.echo(f"round {report.round + 1}: {report.answers} answers{inside}", err=True)
+        return line, None
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("feedback"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
+                   TextColumn("{task.fields[status]}"), transient=True)
+    task = bar.add_task("rounds", total=total, status="")
+    bar.start()
+
+    def update(report: RoundReport) -> None:
+        inside = "" if report.in_support is None else f"in support {report.in_support:.0%}"
+        bar.update(task, completed=report.round + 1, status=f"{report.answers} answers {inside}")
+
+    return update, bar.stop
+
+
+def _summary(result: RunResult) -> None:
+    """The answers, where π ended, and the deployment table (paired differences with --baselines)."""
+    if result.stopped:
+        click.echo(f"stopped after {result.answers} answers (all stored). Continue with: "
+                   f"gmhf run --resume --run {result.run}", err=True)
+        return
+    document = result.document()
+    inside = document["in_support"]
+    where = "" if inside is None else f"; {inside:.0%} of π inside the truth's support"
+    click.echo(f"{result.answers} answers{where}\nrun directory: {result.run}")
+    from gmhf.render import deployment_table
+
+    deployment_table(result.methods, result.paired, f"deployment loss on {result.truth}")

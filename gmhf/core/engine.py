@@ -1,0 +1,171 @@
+"""The GMHF feedback loop: rounds of propose → generate → ask → store → update.
+
+Each round the steering agent proposes environments, the experts judge them (through the domain's
+picture of their generated data), every question is written to the feedback store before it is
+asked and every answer committed before it is used, and the agent updates π. A round depends only
+on the answers before it and on a random stream seeded by (run seed, round), so a resumed run
+replays the stored rounds exactly: a stored answer is read back, never asked for again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from gmhf.core.experts import Answer, Question, check_answers, sample_id
+from gmhf.core.metrics import mmd
+from gmhf.core.theta import Theta
+
+if TYPE_CHECKING:
+    from gmhf.core.domain import Domain
+    from gmhf.core.experts import Expert
+    from gmhf.core.generator import Generator
+    from gmhf.core.guidance import Guidance
+    from gmhf.core.steer import Steerer
+    from gmhf.core.store import FeedbackStore
+
+__all__ = ["DEFAULT_RELIABILITY", "FeedbackLoop", "RoundReport", "expert_key"]
+
+#: The reliability assumed for an expert who states none (a terminal expert by default).
+DEFAULT_RELIABILITY = 0.75
+#: θ draws from π and the truth behind each round's in-support fraction and MMDs.
+EVALUATION_SAMPLES = 512
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What one round did and where π stands after it (a row of `metrics.jsonl`)."""
+
+    round: int
+    answers: int  # cumulative, all experts
+    asked: int  # questions put to an expert this round (not read back from the store)
+    stopped: bool  # an expert stopped answering (the rest of the round is unasked)
+    in_support: float | None = None  # share of π's draws inside the truth's support
+    mmd: float | None = None  # MMD² between π and the truth in θ (standardised columns)
+    mmd_data: float | None = None  # MMD² between data generated from π and from the truth
+    agent: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """The metrics line."""
+        return {"round": self.round, "answers": self.answers, "asked": self.asked, "stopped": self.stopped,
+                "in_support": self.in_support, "mmd": self.mmd, "mmd_data": self.mmd_data, "agent": self.agent}
+
+
+def expert_key(index: int, expert: Expert) -> str:
+    """How an expert is named in the store: its position and name (two `simulated:0.9` stay apart)."""
+    return f"{index}:{expert.name}"
+
+
+def _round_stream(seed: int, round_: int) -> torch.Generator:
+    digest = hashlib.sha256(f"gmhf-round:{seed}:{round_}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+class FeedbackLoop:
+    """Runs feedback rounds for one steering agent, a panel of experts and a store.
+
+    Args:
+        steerer: proposes questions, learns from answers, and is π.
+        experts: who answers; every expert answers every question.
+        store: the append-only feedback store.
+        domain, generator: turn a question's θ into data and a picture (made only if an expert
+            looks at it).
+        truth: the benchmark truth, for the in-support fraction and MMDs (None: not reported).
+        seed: the run's seed.
+        answers_per_round: questions per round.
+    """
+
+    def __init__(self, steerer: Steerer, experts: Sequence[Expert], store: FeedbackStore, *, domain: Domain,
+                 generator: Generator, truth: Guidance | None, seed: int, answers_per_round: int) -> None:
+        self.steerer, self.experts, self.store = steerer, list(experts), store
+        self.domain, self.generator, self.truth = domain, generator, truth
+        self.seed, self.answers_per_round = seed, answers_per_round
+        self.answers = 0
+        self._template = steerer.sample(0, generator=torch.Generator())
+        self._truth_theta = (truth.sample(EVALUATION_SAMPLES, generator=_round_stream(seed, -1)).values
+                             if truth is not None else None)
+
+    def run_round(self, round_: int, *, ask: bool = True, measure: bool = True) -> RoundReport:
+        """Propose, ask what the store does not hold, store, update, and measure π.
+
+        With `ask=False` only stored answers are used (a replay after training began); a missing
+        one is an error then, since the run would not be the run that was checkpointed.
+        """
+        stream = _round_stream(self.seed, round_)
+        values = self.steerer.propose(self.answers_per_round, generator=stream)
+        questions = self._questions(round_, values)
+        answered_values: list[Tensor] = []
+        answers: list[str] = []
+        reliabilities: list[float] = []
+        asked, stopped = 0, False
+        for index, expert in enumerate(self.experts):
+            key = expert_key(index, expert)
+            self.store.asked(round_, key, questions)
+            stored: dict[str, Answer | None] = {q.sample_id: self.store.answer_for(key, q.sample_id) for q in questions}
+            missing = [q for q in questions if stored[q.sample_id] is None]
+            if missing and not ask:
+                from gmhf.errors import GmhfError
+
+                raise GmhfError(f"the feedback store lacks {len(missing)} answers of round {round_} that the "
+                                f"checkpointed run had; the store does not belong to this run.")
+            if missing and not stopped:
+                given = check_answers(expert, missing, expert.ask(missing))
+                for question, answer in zip(missing, given, strict=False):
+                    self.store.answered(key, question.sample_id, answer)  # committed before it is used
+                    stored[question.sample_id] = answer
+                asked += len(given)
+                stopped = len(given) < len(missing)
+            p = expert.reliability if expert.reliability is not None else DEFAULT_RELIABILITY
+            for question in questions:
+                if (kept := stored[question.sample_id]) is not None:
+                    answered_values.append(question.values)
+                    answers.append(kept)
+                    reliabilities.append(p)
+        if answers:
+            self.steerer.update(torch.stack(answered_values), answers, reliabilities)
+        self.answers += len(answers)
+        report = RoundReport(round_, self.answers, asked, stopped, agent=self.steerer.state())
+        return self._measured(report, round_) if measure else report
+
+    def _questions(self, round_: int, values: Tensor) -> list[Question]:
+        template = self._template
+        records = Theta(values, template.names, template.levels, template.integers).to_records()
+        return [Question(sample_id(round_, i), round_, record, values[i], self._viewer(values[i]))
+                for i, record in enumerate(records)]
+
+    def _viewer(self, row: Tensor) -> Callable[[], bytes]:
+        def view() -> bytes:
+            theta = row[None]
+            return self.domain.view(theta, self.generator.generate(theta, generator=torch.Generator()), 0)
+        return view
+
+    def _measured(self, report: RoundReport, round_: int) -> RoundReport:
+        if self._truth_theta is None or self.truth is None:
+            return report
+        from dataclasses import replace
+
+        stream = _round_stream(self.seed, 10_000 + round_)
+        drawn = self.steerer.sample(EVALUATION_SAMPLES, generator=stream).values
+        inside = float(self.truth.accepts(drawn).to(torch.float64).mean())
+        pooled = torch.cat([drawn, self._truth_theta])
+        centre, spread = pooled.mean(0), pooled.std(0).clamp(min=1e-12)
+        theta_mmd = mmd((drawn - centre) / spread, (self._truth_theta - centre) / spread).value
+        data_mmd = self._data_mmd(drawn[:128], self._truth_theta[:128], stream)
+        return replace(report, in_support=inside, mmd=theta_mmd, mmd_data=data_mmd)
+
+    def _data_mmd(self, drawn: Tensor, truth: Tensor, stream: torch.Generator) -> float | None:
+        """MMD² between the data generated from π and from the truth (per-environment entries, flattened)."""
+        shared = set(self.domain.shared) | {"ok"}
+        generated = self.generator.generate(drawn, generator=stream)
+        target = self.generator.generate(truth, generator=stream)
+        keys = [k for k, v in generated.items() if k not in shared and v.shape[:1] == drawn.shape[:1]]
+        if not keys:
+            return None
+        flatten = lambda data: torch.cat([data[k].reshape(len(data[k]), -1).to(torch.float64)  # noqa: E731
+                                          for k in keys], 1)
+        return mmd(flatten(generated), flatten(target)).value

@@ -1,0 +1,289 @@
+"""`gmhf run`: the GMHF method end to end — steer with expert feedback, meta-train on π, deploy.
+
+The run layer for the feedback loop: it loads the spec, the truth and the experts, builds the
+steering agent and the generator, runs the rounds (`core.engine`), trains on π (`core.trainer`)
+and, with `baselines`, trains the comparison methods on the same evaluation tasks from the same
+initial weights so their deployment losses can be compared task by task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gmhf.core.trainer import TrainConfig
+from gmhf.errors import GmhfError, UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.engine import RoundReport
+    from gmhf.core.experts import Expert
+    from gmhf.core.guidance import Guidance
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.core.trainer import Trainer
+
+__all__ = ["BASELINES", "RunConfig", "RunResult", "execute", "run"]
+
+#: The comparison methods of `--baselines`, by the name results use, and what each trains on.
+BASELINES = ("source-only", "spec-only", "oracle")
+
+
+class RunConfig(BaseModel):
+    """Everything that decides a `gmhf run` (saved in the run's `config.json`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    train: TrainConfig = Field(description="the meta-training on π (its `spec` is the expert's spec)")
+    experts: tuple[str, ...] = Field(("simulated:0.9",), min_length=1, description="KIND[:ARGUMENT] each")
+    agent: Literal["posterior"] = "posterior"
+    steer: Literal["flagged", "all"] = "flagged"
+    rounds: int = Field(30, ge=0)
+    answers_per_round: int = Field(5, ge=1)
+    show_theta: bool = False
+    baselines: bool = False
+
+
+@dataclass
+class RunResult:
+    """How a run ended: the answers, where π stood, and the deployment losses (paired table with baselines)."""
+
+    run: str
+    answers: int
+    stopped: bool
+    rounds: list[dict[str, Any]]
+    deployment: dict[str, float] | None = None
+    truth: str = ""
+    methods: dict[str, dict[str, float]] = field(default_factory=dict)
+    paired: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        """The `--json` document."""
+        last = self.rounds[-1] if self.rounds else {}
+        return {"run": self.run, "answers": self.answers, "stopped": self.stopped,
+                "in_support": last.get("in_support"), "mmd": last.get("mmd"), "mmd_data": last.get("mmd_data"),
+                "truth": self.truth, "deployment": self.deployment, "methods": self.methods,
+                "paired": self.paired}
+
+
+def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False, truth: str | os.PathLike[str] | None = None,
+        experts: tuple[str, ...] | list[str] = ("simulated:0.9",), agent: Literal["posterior"] = "posterior",
+        steer: Literal["flagged", "all"] = "flagged", rounds: int = 30, answers_per_round: int = 5,
+        baselines: bool = False, show_theta: bool = False,
+        on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
+    """Run the GMHF method: steer the spec's belief with expert answers, meta-train on π, deploy.
+
+    Args:
+        spec: the expert's spec (a path or spec text); omit it with `resume=True`.
+        run_dir: the run directory (default `runs/<spec>-gmhf`); with `resume=True`, the run to continue.
+        truth: the target's spec, for simulated experts and the deployment loss (default: the
+            domain's benchmark truth).
+        experts: who answers, e.g. `("simulated:0.9",)` or `("terminal",)`; several answer together.
+        agent, steer: the steering agent, and whether it moves the flagged factors or all non-invariant ones.
+        rounds, answers_per_round: the feedback budget.
+        baselines: also train source-only, spec-only and oracle on the same tasks, for a paired table.
+        **train: `TrainConfig` fields (learner, steps, meta_batch, generator, seed, …).
+
+    Returns:
+        The `RunResult`: answers, the round rows (in-support fraction, MMD), deployment losses.
+
+    Example:
+        >>> result = gmhf.run("examples/specs/duffing_vague.guide", experts=["simulated:1.0"], rounds=10,
+        ...                   steps=200, run_dir="runs/vague")
+        >>> result.deployment
+    """
+    if resume:
+        if spec is not None or train or run_dir is None:
+            raise UsageError("`resume=True` continues the saved run: give only `run_dir`.")
+        return execute(None, run_dir, on_round=on_round)
+    if spec is None:
+        raise UsageError("`spec` is needed to start a run (or pass `resume=True` with `run_dir`).")
+    try:
+        config = RunConfig(train=TrainConfig(spec=str(spec), truth=None if truth is None else str(truth), **train),
+                           experts=tuple(experts), agent=agent, steer=steer, rounds=rounds,
+                           answers_per_round=answers_per_round, baselines=baselines, show_theta=show_theta)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise UsageError(str(error)) from None
+    return execute(config, run_dir or run_directory_name(str(spec)), on_round=on_round)
+
+
+def execute(config: RunConfig | None, run_dir: str | os.PathLike[str], *,
+            on_round: Callable[[RoundReport], None] | None = None,
+            on_step: Callable[[int, dict[str, Any]], None] | None = None, progress: bool = False) -> RunResult:
+    """Run (or with `config=None`, resume) the GMHF method in `run_dir`, holding its lock throughout."""
+    from gmhf.core.rundir import RunDirectory
+
+    directory = RunDirectory(run_dir)
+    if config is None and not directory.config.exists():
+        raise GmhfError(f"{directory.path} holds no run to resume (no config.json).")
+    with directory.lock():
+        if config is None:
+            config, resuming = _saved(directory), True
+        else:
+            directory.check_new()
+            resuming = False
+        return _Run(config, directory, resuming, progress).execute(on_round, on_step)
+
+
+def _saved(directory: RunDirectory) -> RunConfig:
+    from pydantic import ValidationError
+
+    saved = directory.read_config()
+    try:
+        return RunConfig.model_validate(saved.get("gmhf_run"))
+    except ValidationError as error:
+        raise GmhfError(f"{directory.config} is damaged or not a `gmhf run` directory: {error}") from None
+
+
+class _Run:
+    """One execution: everything is built up front, so every refusal comes before the directory exists."""
+
+    def __init__(self, config: RunConfig, directory: RunDirectory, resuming: bool, progress: bool) -> None:
+        from gmhf.api import load
+        from gmhf.core.steer import PosteriorSteerer
+        from gmhf.runner import build_generator, build_learner, evaluation_tasks, load_truth, run_seeds
+
+        self.config, self.directory, self.resuming = config, directory, resuming
+        train = config.train
+        self.guidance = load(train.spec)
+        truth, self.truth_name = load_truth(train.truth, self.guidance)
+        self.truth: Guidance | None = None if truth is self.guidance else truth
+        self.seeds = run_seeds(train.seed)
+        self.experts = [self._expert(text, index) for index, text in enumerate(config.experts)]
+        self.evaluation = evaluation_tasks(train, truth, self.seeds["eval"])
+        self.learner = build_learner(train, self.evaluation, self.seeds["model"])
+        digests = _digests(self.guidance, self.truth)
+        if resuming:
+            if digests != directory.read_config().get("specs"):
+                raise GmhfError(f"the spec or truth of the run in {directory.path} changed since the run started; "
+                                f"resuming would not continue the same run. Restore it or start a new run.")
+        else:
+            directory.create({"gmhf_run": config.model_dump(mode="json"), "specs": digests})
+        self.generator = build_generator(train, self.guidance.domain, directory, self.seeds["twin"], progress)
+        self.steerer = PosteriorSteerer(self.guidance, steer=config.steer, seed=_steer_seed(train.seed))
+
+    def _expert(self, text: str, index: int) -> Expert:
+        from gmhf.core.experts import ExpertContext, parse_expert
+        from gmhf.core.registry import resolve
+        from gmhf.dsl.errors import did_you_mean
+        from gmhf.plugins.manager import plugin_host
+
+        kind, argument = parse_expert(text)
+        experts = plugin_host().registry.experts
+        if kind not in experts:
+            hint = did_you_mean(kind, experts)
+            raise UsageError(f"unknown expert {kind!r}{f'; {hint}' if hint else ''} "
+                             f"(registered: {', '.join(sorted(experts))}).")
+        context = ExpertContext(truth=self.truth, seed=self.config.train.seed, index=index,
+                                pictures=self.directory.plots / "questions", show_theta=self.config.show_theta)
+        expert: Expert = resolve(experts[kind]).create(argument, context)
+        return expert
+
+    def execute(self, on_round: Callable[[RoundReport], None] | None,
+                on_step: Callable[[int, dict[str, Any]], None] | None) -> RunResult:
+        from gmhf.core.engine import FeedbackLoop
+        from gmhf.core.store import FeedbackStore
+
+        training_began = self.resuming and bool(self.directory.steps())
+        if not training_began:
+            self.directory.truncate_logs({name: 0 for name in self.directory.replayed_logs()})
+        rounds: list[dict[str, Any]] = []
+        with FeedbackStore(self.directory.feedback) as store:
+            loop = FeedbackLoop(self.steerer, self.experts, store, domain=self.guidance.domain,
+                                generator=self.generator, truth=self.truth, seed=self.config.train.seed,
+                                answers_per_round=self.config.answers_per_round)
+            for round_ in range(self.config.rounds):
+                report = loop.run_round(round_, ask=not training_began, measure=not training_began)
+                if not training_began:
+                    self.directory.log(report.row())
+                    rounds.append(report.row())
+                if on_round is not None:
+                    on_round(report)
+                if report.stopped:
+                    return RunResult(str(self.directory.path), store.count(), True, rounds)
+            answers = store.count()
+        if training_began:
+            rounds = [row for row in _read_rows(self.directory) if "round" in row]
+        trainer = self._trainer(on_step)
+        trainer.run()
+        result = RunResult(str(self.directory.path), answers, False, rounds, trainer.finished, self.truth_name)
+        methods = {"gmhf": trainer}
+        if self.config.baselines:
+            methods.update(self._baselines(on_step))
+        _tabulate(result, methods)
+        return result
+
+    def _trainer(self, on_step: Callable[[int, dict[str, Any]], None] | None) -> Trainer:
+        from gmhf.runner import build_trainer
+
+        start = self.directory.log_sizes()
+        trainer = build_trainer(self.config.train, self.steerer, self.guidance.domain, self.guidance.expects,
+                                self.generator, self.learner, self.evaluation, self.directory, self.seeds["pool"],
+                                on_step)
+        if self.resuming:
+            trainer.restore(start_logs=start)
+        return trainer
+
+    def _baselines(self, on_step: Callable[[int, dict[str, Any]], None] | None) -> dict[str, Trainer]:
+        """source-only, spec-only and oracle: plain training runs with the same seed, truth and settings."""
+        from gmhf.runner import resume_training, start_training
+
+        train = self.config.train
+        truth_text = train.truth or self.guidance.domain.truth_spec() or train.spec
+        specs = {"source-only": f"domain {self.guidance.domain.name}", "spec-only": train.spec, "oracle": truth_text}
+        done: dict[str, Trainer] = {}
+        for name in BASELINES:
+            folder = self.directory.path / "baselines" / name
+            config = train.model_copy(update={"spec": specs[name], "truth": train.truth})
+            built = (resume_training(folder, on_step=on_step) if (folder / "config.json").exists()
+                     else start_training(config, folder, on_step=on_step))
+            built.trainer.run()
+            done[name] = built.trainer
+        return done
+
+
+def _tabulate(result: RunResult, trainers: dict[str, Trainer]) -> None:
+    """Deployment loss per method, and each method's paired difference from gmhf over the same tasks."""
+    import torch
+
+    losses = {name: trainer.deployment_losses() for name, trainer in trainers.items()}
+    for name, trainer in trainers.items():
+        finished = trainer.finished or trainer.deployment()
+        result.methods[name] = dict(finished)
+    reference = losses["gmhf"]
+    for name, values in losses.items():
+        if name == "gmhf":
+            continue
+        both = torch.isfinite(values) & torch.isfinite(reference)
+        difference = (values - reference)[both]
+        count = int(both.sum())
+        if count < 2:
+            continue  # nothing to pair
+        result.paired[name] = {"minus_gmhf": float(difference.mean()),
+                               "stderr": float(difference.std() / count ** 0.5), "tasks": count}
+
+
+def _read_rows(directory: RunDirectory) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in directory.metrics.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _digests(guidance: Guidance, truth: Guidance | None) -> dict[str, str]:
+    texts = {"spec": str(guidance)} | ({"truth": str(truth)} if truth is not None else {})
+    return {key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()}
+
+
+def _steer_seed(seed: int) -> int:
+    digest = hashlib.sha256(f"gmhf-steer:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def run_directory_name(spec: str) -> str:
+    """The default run directory of a spec: `runs/<spec stem>-gmhf`."""
+    return str(Path("runs") / f"{Path(spec).stem}-gmhf")
