@@ -100,14 +100,9 @@ class Registry:
     functions: dict[str, FunctionKind] = field(default_factory=dict)
     learners: dict[str, Any] = field(default_factory=dict)
     experts: dict[str, Any] = field(default_factory=dict)
-    commands: dict[str, Any] = field(default_factory=dict)
     #: (kind, name) -> plugin name
     origins: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def extensions(self) -> dict[str, str]:
         """Plugin statement keywords and their syntax, for the parser."""
         return {k: s.syntax for k, s in self.statements.items() if s.syntax is not None}
-
-    def domain(self, name: str) -> Domain:
-        """The domain called `name` (KeyError if none is registered)."""
-        return self.domains[name]

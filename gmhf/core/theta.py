@@ -37,10 +37,6 @@ class Theta:
     def __iter__(self) -> Any:
         return iter(self.names)
 
-    def as_dict(self) -> dict[str, Tensor]:
-        """Columns by name (codes for categorical factors)."""
-        return {name: self[name] for name in self.names}
-
     def to_records(self) -> list[dict[str, float | int | str]]:
         """One plain dict per environment; categorical values as level names."""
         columns: dict[str, list[Any]] = {}
