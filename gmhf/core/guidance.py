@@ -18,6 +18,7 @@ from torch import Tensor
 
 from gmhf.core import distributions as D
 from gmhf.core.constraints import CompileContext, Constraint, Expect
+from gmhf.core.seeding import random_stream
 from gmhf.core.theta import Theta
 from gmhf.dsl import ast
 from gmhf.dsl.errors import Diagnostic, SpecError
@@ -205,8 +206,7 @@ class Guidance(torch.nn.Module):
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
         if generator is None:
-            generator = torch.Generator()
-            generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+            generator = random_stream(seed)  # unseeded: OS entropy, torch's global stream untouched
         chunks, have = [], 0
         for _ in range(10_000):
             if have >= n:
