@@ -200,7 +200,7 @@ def build_learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearn
     """The learner with a model sized by the tasks; a mismatch with the tasks fails here."""
     import torch
 
-    from gmhf.core.learners.base import mlp
+    from gmhf.core.networks import mlp
 
     cls = learner_class(config.learner)
     classes = None if tasks.support_y.is_floating_point() else int(max(tasks.support_y.max(),

@@ -32,7 +32,9 @@ import torch
 from torch import Tensor
 
 from gmhf.core.mlp_rk4 import Workspace, from_tanh, mlp_rk4, schedule
-from gmhf.core.ode import Solution, VectorField, rk4
+from gmhf.core.networks import mlp
+from gmhf.core.ode import Solution, VectorField, is_uniform, rk4
+from gmhf.core.seeding import random_stream
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -83,19 +85,6 @@ def _scale(factor: Factor) -> tuple[float, float]:
     return 0.0, 1.0
 
 
-def _mlp(sizes: Sequence[int], generator: torch.Generator) -> torch.nn.Sequential:
-    """Tanh MLP initialised from `generator` only; the last layer starts small, so f starts near 0."""
-    layers: list[torch.nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        linear = torch.nn.utils.skip_init(torch.nn.Linear, fan_in, fan_out)  # leaves the global RNG alone
-        bound = (0.1 if i == len(sizes) - 2 else 1.0) * math.sqrt(3.0 / fan_in)
-        with torch.no_grad():
-            linear.weight.uniform_(-bound, bound, generator=generator)
-            linear.bias.zero_()
-        layers += [linear, torch.nn.Tanh()]
-    return torch.nn.Sequential(*layers[:-1])
-
-
 class ConditionalNODE(torch.nn.Module):
     """A conditional neural ODE generator: θ `[n, k]` -> trajectories on a fixed output grid.
 
@@ -141,7 +130,8 @@ class ConditionalNODE(torch.nn.Module):
         self.register_buffer("t", t.detach().to(torch.float64).clone())
         inputs = len(self._state) + len(self._dynamics) + (2 if self._omega is not None else 1)
         generator = torch.Generator().manual_seed(seed)
-        self.net = _mlp([inputs, *[hidden] * depth, len(self._state)], generator)
+        self.net = mlp(inputs, len(self._state), [hidden] * depth, activation=torch.nn.Tanh, generator=generator,
+                       init="field")
 
     def extra_repr(self) -> str:
         return (f"state={self.state}, dynamics={self.dynamics}, t=f64[{len(self.t)}], step={self.step:g}, "
@@ -229,21 +219,22 @@ class ConditionalNODE(torch.nn.Module):
         trajectories is held out; every `validate_every` steps whole trajectories are rolled out
         on it, and after `patience` validations without improvement the fit stops. The best
         validated weights are restored. Rows with non-finite values are dropped. `generator` drives
-        the split, batches and windows (default: one seeded from torch's global RNG). A Rich progress
-        bar goes to stderr when `progress` is set, stderr is a terminal and `CI` is unset.
+        the split, batches and windows (default: one seeded from OS entropy, leaving torch's global
+        RNG untouched). A Rich progress bar goes to stderr when `progress` is set, stderr is a
+        terminal and `CI` is unset.
         """
         _positive(steps=steps, batch_size=batch_size, validate_every=validate_every, patience=patience)
         if window < 2:
             raise ValueError(f"`window` must be at least 2 output points, got {window!r}.")
         data, theta = self._check(trajectories, theta)
-        generator = generator or torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
+        generator = generator or random_stream(None)
         order = torch.randperm(len(data), generator=generator)
         n_val = max(1, round(validation_fraction * len(data)))
         if len(data) - n_val < 1:
             raise ValueError(f"`validation_fraction` {validation_fraction!r} leaves no training trajectories.")
         val, train = order[:n_val], order[n_val:]
         width = min(window, len(self.t))
-        if width < len(self.t) and not _uniform(self.t):
+        if width < len(self.t) and not is_uniform(self.t, rtol=1e-6):
             raise ValueError("Windowed training needs a uniform output grid `t`; pass `window=len(t)` otherwise.")
         optimizer = torch.optim.Adam(self.parameters(), lr=lr)
         tracker = _Tracker(patience=patience, best_state=copy.deepcopy(self.state_dict()))
@@ -305,11 +296,6 @@ def _positive(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-
-
-def _uniform(t: Tensor) -> bool:
-    gaps = t[1:] - t[:-1]
-    return bool(torch.allclose(gaps, gaps[0].expand_as(gaps), rtol=1e-6, atol=0.0))
 
 
 @dataclass

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from gmhf.core.ode import substeps_for
+from gmhf.core.ode import first_failure, nan_from, substeps_for
 
 __all__ = ["Schedule", "Workspace", "from_tanh", "mlp_rk4", "schedule"]
 
@@ -202,11 +202,8 @@ def _forward(y0: Tensor, base: Tensor, features: Tensor, w_in: Tensor, layers: l
     else:
         y = torch.stack(outputs, 1)
     ok = (y.abs() <= blowup).flatten(1).all(-1)  # NaN compares False
-    if not bool(ok.all()):
-        bad = ~(y.abs() <= blowup).all(-1)  # [n, t]
-        failed_at = torch.where(ok, y.shape[1], bad.to(torch.uint8).argmax(-1))  # argmax: the first bad time
-        late = torch.arange(y.shape[1], device=y.device)[None, :] >= failed_at[:, None]
-        y = y.masked_fill(late[..., None], math.nan)
+    if not bool(ok.all()):  # y is a fresh tensor (stacked or gathered), so filling in place is safe
+        nan_from(y, first_failure(y, ok, blowup=blowup))
     return y, ok, _Saved(stages[:-1], hidden) if keep else None
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["Solution", "VectorField", "adaptive", "rk4", "solve", "substeps_for"]
+__all__ = ["Solution", "VectorField", "adaptive", "first_failure", "is_uniform", "nan_from", "rk4", "solve",
+           "substeps_for"]
 
 VectorField = Callable[["float | Tensor", Tensor], Tensor]
 
@@ -81,6 +82,26 @@ def substeps_for(width: float, step: float) -> int:
     one step into two.
     """
     return max(1, math.ceil(width / step * (1 - 1e-6)))
+
+
+def is_uniform(t: Tensor, *, rtol: float) -> bool:
+    """True when `t` is a 1-d grid of at least two times whose gaps agree to within `rtol` of the first."""
+    if t.ndim != 1 or len(t) < 2:
+        return False
+    gaps = t[1:] - t[:-1]
+    return bool(torch.allclose(gaps, gaps[0].expand_as(gaps), rtol=rtol, atol=0.0))
+
+
+def first_failure(y: Tensor, ok: Tensor, *, blowup: float) -> Tensor:
+    """`[n]`: the first output index where each row of `y` `[n, t, d]` is non-finite or beyond `blowup`; `t` if `ok`."""
+    bad = ~(y.abs() <= blowup).all(-1)  # [n, t]; NaN compares False
+    return torch.where(ok, y.shape[1], bad.to(torch.uint8).argmax(-1))  # argmax: the first bad output
+
+
+def nan_from(y: Tensor, failed_at: Tensor) -> Tensor:
+    """Set `y` `[n, t, d]` to NaN from each row's `failed_at` `[n]` output on, in place; returns `y`."""
+    late = torch.arange(y.shape[1], device=y.device)[None, :] >= failed_at[:, None]
+    return y.masked_fill_(late[..., None], math.nan)
 
 
 def rk4(f: VectorField, y0: Tensor, t: Tensor, *, step: float = 0.01, blowup: float = 1e6) -> Solution:

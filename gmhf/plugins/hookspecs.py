@@ -214,8 +214,9 @@ def gmhf_commands(register: Callable[..., None]) -> None:
     """
 
 
-#: Hook names in documentation order.
-HOOKS: tuple[str, ...] = (
-    "gmhf_statements", "gmhf_distributions", "gmhf_functions", "gmhf_domains", "gmhf_learners",
-    "gmhf_experts", "gmhf_commands",
+#: The hooks that fill the registry, in the order the host calls them (statements before the domains using them).
+REGISTRY_HOOKS: tuple[str, ...] = (
+    "gmhf_statements", "gmhf_distributions", "gmhf_functions", "gmhf_domains", "gmhf_learners", "gmhf_experts",
 )
+#: Hook names in documentation order.
+HOOKS: tuple[str, ...] = (*REGISTRY_HOOKS, "gmhf_commands")

@@ -41,8 +41,6 @@ BUILTIN_PLUGINS = (("builtin", "gmhf.plugins.builtin"), ("sinusoid", "gmhf.domai
 #: The built-in plugin every domain needs (its statements and distributions); it cannot be disabled.
 CORE_PLUGIN = "builtin"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-_REGISTRY_HOOKS = ("gmhf_statements", "gmhf_distributions", "gmhf_functions", "gmhf_domains",
-                   "gmhf_learners", "gmhf_experts")
 
 
 @dataclass
@@ -143,7 +141,7 @@ def _call(info: PluginInfo, impl: Any, register: Callable[..., None]) -> None:
 
 def _build_registry(host: PluginHost) -> Registry:
     registry = Registry()
-    for hook in _REGISTRY_HOOKS:
+    for hook in hookspecs.REGISTRY_HOOKS:
         for info, impl in host._impls(hook):
             _call(info, impl, _registrar(hook, info, registry))
     refuse_broken(registry, host.plugins)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -19,30 +18,10 @@ from torch import Tensor, nn
 from gmhf.core.tasks import TaskBatch
 from gmhf.errors import UsageError
 
-__all__ = ["LOSSES", "MetaLearner", "mlp"]
+__all__ = ["LOSSES", "MetaLearner"]
 
 #: Per-task losses: the mean over a task's examples.
 LOSSES = ("mse", "cross_entropy")
-
-
-def mlp(inputs: int, outputs: int, hidden: Sequence[int] = (40, 40), *,
-        generator: torch.Generator | None = None) -> nn.Sequential:
-    """A ReLU multilayer perceptron, initialised from `generator` when one is given."""
-    sizes = [inputs, *hidden, outputs]
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    model = nn.Sequential(*layers)
-    if generator is not None:
-        with torch.no_grad():
-            for layer in model:
-                if isinstance(layer, nn.Linear):
-                    bound = layer.in_features ** -0.5  # torch's default fan-in bounds, from our stream
-                    layer.weight.uniform_(-bound, bound, generator=generator)
-                    layer.bias.uniform_(-bound, bound, generator=generator)
-    return model
 
 
 class MetaLearner(abc.ABC):

@@ -31,7 +31,7 @@ from fractions import Fraction
 import torch
 from torch import Tensor
 
-from gmhf.core.ode import Solution, substeps_for
+from gmhf.core.ode import Solution, first_failure, is_uniform, nan_from, substeps_for
 from gmhf.domains.duffing.rk4 import duffing_rk4
 
 __all__ = ["ORDER", "adams_weights", "duffing_adams"]
@@ -75,13 +75,13 @@ def duffing_adams(theta: Tensor, t: Tensor, *, step: float = 0.1, order: int = O
     Adams–Bashforth–Moulton PECE of `order`, every output interval split into equal steps no
     longer than `step`; the first `order − 1` steps come from RK4 at half the step. Float64.
     """
-    spacing = t[1:] - t[:-1]
-    if t.ndim != 1 or len(t) < 2 or not torch.allclose(spacing, spacing[0].expand_as(spacing), rtol=1e-9, atol=0):
+    if not is_uniform(t, rtol=1e-9):
         raise ValueError("`t` must be a uniform grid of at least two times for the fused Duffing solver.")
     theta = theta.to(torch.float64)
     n = len(theta)
-    substeps = substeps_for(float(spacing[0]), step)
-    h = float(spacing[0]) / substeps
+    width = float(t[1] - t[0])
+    substeps = substeps_for(width, step)
+    h = width / substeps
     steps = (len(t) - 1) * substeps
     # Row j of `outputs`: x then v at t[j]. With one step per output interval the steps' states are
     # written there directly; otherwise into a ring of recent rows, and copied out at output times.
@@ -106,9 +106,7 @@ def duffing_adams(theta: Tensor, t: Tensor, *, step: float = 0.1, order: int = O
     y = outputs.view(len(t), 2, n).permute(2, 0, 1)  # [n, t, 2], a view: a transposing copy costs as much as a solve
     ok = (high.le(blowup) & low.ge(-blowup)).view(2, n).all(0)  # NaN compares False
     if not bool(ok.all()):
-        bad = ~(y.abs() <= blowup).all(-1)  # [n, t]
-        failed_at = torch.where(ok, len(t), bad.to(torch.uint8).argmax(-1))  # argmax: the first bad output
-        y.masked_fill_((torch.arange(len(t), device=y.device)[None, :] >= failed_at[:, None])[..., None], math.nan)
+        nan_from(y, first_failure(y, ok, blowup=blowup))
     evaluations = 8 * (warm - 1) + warm + 2 * (steps + 1 - warm)
     return Solution(t=t, y=y, ok=ok, failed=int((~ok).sum()), evaluations=evaluations)
 

@@ -20,19 +20,18 @@ import math
 import torch
 from torch import Tensor
 
-from gmhf.core.ode import Solution, substeps_for
+from gmhf.core.ode import Solution, is_uniform, nan_from, substeps_for
 
 __all__ = ["duffing_rk4"]
 
 
 def duffing_rk4(theta: Tensor, t: Tensor, *, step: float = 0.01, blowup: float = 1e6) -> Solution:
     """Integrate x'' + δx' + αx + βx³ = γcos(ωt) for θ `[n, 7]` (δ, α, β, γ, ω, x0, v0) on a uniform `t`."""
-    spacing = t[1:] - t[:-1]
-    if t.ndim != 1 or len(t) < 2 or not torch.allclose(spacing, spacing[0].expand_as(spacing), rtol=1e-9, atol=0):
+    if not is_uniform(t, rtol=1e-9):
         raise ValueError("`t` must be a uniform grid of at least two times for the fused Duffing solver.")
     theta = theta.to(torch.float64)
     delta, alpha, beta, gamma, omega = (theta[:, i].contiguous() for i in range(5))
-    width = float(spacing[0])
+    width = float(t[1] - t[0])
     substeps = substeps_for(width, step)
     h = width / substeps
     offsets = torch.arange(2 * substeps + 1, dtype=torch.float64, device=theta.device)[:, None] * (h / 2)
@@ -73,5 +72,5 @@ def duffing_rk4(theta: Tensor, t: Tensor, *, step: float = 0.01, blowup: float =
         xs[i + 1], vs[i + 1] = x, v
     y = torch.stack((xs.T, vs.T), dim=-1)
     if not bool(ok.all()):
-        y.masked_fill_((torch.arange(len(t), device=y.device)[None, :] >= failed_at[:, None])[..., None], math.nan)
+        nan_from(y, failed_at)
     return Solution(t=t, y=y, ok=ok, failed=int((~ok).sum()), evaluations=4 * substeps * (len(t) - 1))
