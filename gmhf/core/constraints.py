@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 import torch
 from torch import Tensor
 
-from gmhf.core.evaluate import compile_condition
+from gmhf.core.expression_compiler import compile_condition
 from gmhf.dsl import ast
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Expression trees -> batched torch functions over named columns.
+"""The expression compiler: expression trees -> batched torch functions over named columns.
 
 A compiled expression takes an environment `{name: tensor}` (factors `[n]`, observables `[n, t]`)
 and returns `[n]` values, or `[n]` booleans for conditions. A condition over arrays holds for an
