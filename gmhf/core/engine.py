@@ -51,9 +51,9 @@ class RoundReport:
     agent: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        """The metrics line."""
-        return {"round": self.round, "answers": self.answers, "asked": self.asked, "stopped": self.stopped,
-                "in_support": self.in_support, "mmd": self.mmd, "mmd_data": self.mmd_data, "agent": self.agent}
+        """The metrics line: what the run computed, the same whether its answers were asked now or read back."""
+        return {"round": self.round, "answers": self.answers, "in_support": self.in_support, "mmd": self.mmd,
+                "mmd_data": self.mmd_data, "agent": self.agent}
 
 
 def expert_key(index: int, expert: Expert) -> str:
