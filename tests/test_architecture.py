@@ -11,6 +11,9 @@ Two rules, both about keeping modules replaceable one at a time:
   level, not inside functions, not under `if TYPE_CHECKING:`), no gmhf module may reach itself. A
   cycle makes import order matter and forces one side into a lazy import; move what both share
   into a third module instead.
+
+And the size budget of STYLE.md, over `gmhf/` and `bench/`: a module stays within 400 lines, and a
+function over 50 lines (from `def` to its last line) says why in a `# Long:` comment in its body.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gmhf"
+#: The most lines a function may have without a `# Long:` comment saying why, and a module at all.
+LONG_FUNCTION, LONG_MODULE = 50, 400
+#: Exempt from the module budget: its docstrings are the plugin manual (STYLE.md, habit 3).
+LONG_MODULES_ALLOWED = {"gmhf/plugins/hookspecs.py"}
 
 
 def _module_name(path: Path) -> str:
@@ -217,3 +224,45 @@ def test_no_import_cycles_between_gmhf_modules() -> None:
     """Module-level imports only: a function-level or TYPE_CHECKING import does not run at load."""
     found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)
+
+
+def _budgeted() -> list[Path]:
+    return sorted([*PACKAGE.rglob("*.py"), *(ROOT / "bench").rglob("*.py")])
+
+
+def unexplained_long_functions(source: str, label: str) -> list[str]:
+    """`label:line: name (n lines)` for each function over LONG_FUNCTION lines with no `# Long:` comment line."""
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        length = (node.end_lineno or node.lineno) - node.lineno + 1
+        body = lines[node.lineno:node.end_lineno]
+        if length > LONG_FUNCTION and not any(line.strip().startswith("# Long:") for line in body):
+            found.append(f"{label}:{node.lineno}: {node.name} ({length} lines)")
+    return sorted(found, key=lambda hit: int(hit.split(":")[1]))
+
+
+def test_long_function_rule_counts_from_def_to_last_line() -> None:
+    """51 lines from `def` need the comment, 50 do not; the comment must be a line of the body."""
+    def function(name: str, lines: int, comment: str = "") -> str:
+        return f"def {name}() -> None:\n" + comment + "    x = 1\n" * (lines - 1 - bool(comment))
+
+    source = function("fifty", 50) + function("fifty_one", 51) + function("said", 51, "    # Long: a reason.\n")
+    assert unexplained_long_functions(source, "x.py") == ["x.py:51: fifty_one (51 lines)"]
+
+
+def test_long_functions_say_why() -> None:
+    """STYLE.md: a function body over 50 lines only with a comment saying why (`# Long: ...`)."""
+    found = [hit for path in _budgeted()
+             for hit in unexplained_long_functions(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    assert not found, "functions over 50 lines without a `# Long:` comment:\n" + "\n".join(found)
+
+
+def test_modules_stay_within_400_lines() -> None:
+    """STYLE.md: a module of `gmhf/` or `bench/` is at most 400 lines (split it by concept when it grows)."""
+    found = [f"{label} ({count} lines)" for path in _budgeted()
+             if (label := str(path.relative_to(ROOT))) not in LONG_MODULES_ALLOWED
+             and (count := len(path.read_text(encoding="utf-8").splitlines())) > LONG_MODULE]
+    assert not found, "modules over 400 lines:\n" + "\n".join(found)

@@ -61,6 +61,7 @@ def run(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool,
       gmhf run examples/specs/duffing_vague.guide --expert terminal --run runs/me
       gmhf run --resume --run runs/me            # after Ctrl-C, q, or a crash
     """
+    # Long: one command read top to bottom (options, loop, Ctrl-C, report); a quarter is its --help.
     set_torch_threads()
     from gmhf.pipeline import RunConfig, execute, run_directory_name
 

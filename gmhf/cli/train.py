@@ -96,6 +96,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
       gmhf train examples/specs/sinusoid.guide --steps 500 --run runs/sine
       gmhf train --resume --run runs/sine        # after a crash or Ctrl-C
     """
+    # Long: one command read top to bottom (options, run, Ctrl-C, report); a fifth is its --help.
     set_torch_threads()
     from gmhf.runner import training
 

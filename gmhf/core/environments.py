@@ -80,6 +80,7 @@ def draw(source: ThetaSource, generator: Generator, domain: Domain, n: int, *, r
         GmhfError: when fewer than `n` survive after many rounds (the expectations contradict the
             spec's other beliefs).
     """
+    # Long: the rejection loop's bookkeeping (rates, rejections, kept rows) stays together.
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
     shared = domain.shared

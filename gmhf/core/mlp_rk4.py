@@ -156,6 +156,7 @@ class _Saved:
 
 def _forward(y0: Tensor, base: Tensor, features: Tensor, w_in: Tensor, layers: list[Layer], plan: Schedule,
              blowup: float, *, keep: bool, workspace: Workspace | None) -> tuple[Tensor, Tensor, _Saved | None]:
+    # Long: the stage closure writes into the rollout's buffers; split up, they would travel between calls.
     n, d = y0.shape
     count = 4 * len(plan.steps) if keep else 4
     widths = [w.shape[1] for w in (w_in, *(w for w, _ in layers[:-1]))]
@@ -242,6 +243,7 @@ def _backward(plan: Schedule, saved: _Saved, ok: Tensor, w_in: Tensor, layers: l
     their weight gradients are added with one matmul per layer (not one per stage). The features'
     gradient is formed only when asked for (`features`: their shape and dtype).
     """
+    # Long: a step's four stages share scratch buffers; split up, a dozen would travel per step.
     stages, hidden = saved.stages, saved.hidden
     if not bool(ok.all()):  # failed rows pass no gradient (and their NaN must not reach the weight sums)
         grad_y = grad_y.masked_fill(~ok[:, None, None], 0.0)

@@ -159,6 +159,7 @@ def adaptive(f: VectorField, y0: Tensor, t: Tensor, *, rtol: float = 1e-7, atol:
         max_steps: steps after which unfinished trajectories count as failed.
         blowup: a state beyond this in absolute value counts as diverged.
     """
+    # Long: one Dormand–Prince step (stages, error, acceptance, step size) reads best whole.
     _check(y0, t)
     n, d = y0.shape
     grid = t.to(y0)

@@ -102,6 +102,7 @@ class _SpecChecker(Checker):
 
     # ------------------------------------------------------------------ statements
     def run(self, located: list[Located], domain_name: str | None, path: str) -> CheckedSpec | None:
+        # Long: the order of the passes (domain, trust, statements, truncations, expressions) is the point.
         domain_stmt: Located | None = None
         trust: Located | None = None
         for item in located:

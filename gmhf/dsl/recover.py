@@ -34,6 +34,7 @@ def split_statements(text: str, keywords: set[str]) -> Iterator[tuple[int, int, 
 
     Yields (line, column, chunk) with 1-based positions of the chunk's first character.
     """
+    # Long: a hand-written scanner (comments, strings, brackets) is easiest to follow as one loop.
     line, column = 1, 1
     start: tuple[int, int, int] | None = None  # (offset, line, column)
     depth = 0

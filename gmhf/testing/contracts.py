@@ -121,6 +121,7 @@ def check_distribution(factory: DistributionKind | Callable[..., Any] | str, arg
     Raises:
         ContractError: every broken rule, with an example.
     """
+    # Long: a list of rules, each one `require` with its message, checked in order.
     args = tuple(float(a) for a in args)
     kind = factory if isinstance(factory, DistributionKind) else None
     label = kind.name if kind is not None else getattr(factory, "__qualname__", str(factory))

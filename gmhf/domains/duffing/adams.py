@@ -120,6 +120,7 @@ def _march(theta: Tensor, states: Tensor, slopes: Tensor, outputs: Tensor, extre
     block: the forcing of its steps by angle addition, and the extremes of its outputs, on rows
     still in cache. A ring moves its newest `order` rows to the front before it fills.
     """
+    # Long: a hot loop whose rings and scratch buffers every step shares, kept in one frame.
     n = theta.shape[0]
     steps = (len(outputs) - 1) * substeps
     delta, alpha, beta, gamma, omega = (theta[:, i].contiguous() for i in range(5))
