@@ -205,7 +205,10 @@ def check_domain(domain: Domain | str, *, samples: int = 64, seed: int = 0) -> N
     `simulate` is deterministic under a seed and leaves the global generator alone; `observe` gives
     every declared observable, `[n]` for scalars and `[n, t]` for arrays, finite where the data is
     `ok`; a row's data does not depend on the other rows (checked on `simulate` when it is
-    deterministic, else on `observe`).
+    deterministic, else on `observe`); `view(theta, data, index)` returns PNG bytes, or raises
+    `UsageError` when the domain cannot be drawn (any other exception is a finding); `truth_spec()`
+    returns None or the text of a spec that checks, compiles and starts `domain NAME` with this
+    domain's name.
 
     Raises:
         ContractError: every broken rule, with an example.
