@@ -74,7 +74,9 @@ def test_resume_after_training_replays_the_store_without_asking(tmp_path: Path) 
     rounds = [row for row in rows if "round" in row]
     assert [row["round"] for row in rounds] == list(range(12))
     assert [row["answers"] for row in rounds] == [5 * (i + 1) for i in range(12)]
-    assert all({"in_support", "mmd", "mmd_data"} <= set(row) for row in rounds)
+    assert all({"in_support", "mmd", "mmd_data", "wasserstein", "agreement"} <= set(row) for row in rounds)
+    assert rounds[-1]["agreement"] == 1.0  # a perfect expert agrees with the truth on every answer
+    assert set(rounds[-1]["wasserstein"]) == {"beta", "gamma"}
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from gmhf.core.experts import Answer, Question, check_answers, sample_id
-from gmhf.core.metrics import mmd
+from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
 from gmhf.core.theta import Theta
 
 if TYPE_CHECKING:
@@ -48,12 +48,15 @@ class RoundReport:
     in_support: float | None = None  # share of π's draws inside the truth's support
     mmd: float | None = None  # MMD² between π and the truth in θ (standardised columns)
     mmd_data: float | None = None  # MMD² between data generated from π and from the truth
+    wasserstein: dict[str, float] | None = None  # W1 to the truth per steered factor
+    agreement: float | None = None  # share of sure answers so far that the truth agrees with
     agent: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         """The metrics line: what the run computed, the same whether its answers were asked now or read back."""
         return {"round": self.round, "answers": self.answers, "in_support": self.in_support, "mmd": self.mmd,
-                "mmd_data": self.mmd_data, "agent": self.agent}
+                "mmd_data": self.mmd_data, "wasserstein": self.wasserstein, "agreement": self.agreement,
+                "agent": self.agent}
 
 
 def expert_key(index: int, expert: Expert) -> str:
@@ -86,6 +89,8 @@ class FeedbackLoop:
         self.domain, self.generator, self.truth = domain, generator, truth
         self.seed, self.answers_per_round = seed, answers_per_round
         self.answers = 0
+        self._answered: list[Tensor] = []  # every answered θ and its answer, for the experts' agreement
+        self._given: list[str] = []
         self._template = steerer.sample(0, generator=torch.Generator())
         self._truth_theta = (truth.sample(EVALUATION_SAMPLES, generator=_round_stream(seed, -1)).values
                              if truth is not None else None)
@@ -128,6 +133,8 @@ class FeedbackLoop:
                     reliabilities.append(p)
         if answers:
             self.steerer.update(torch.stack(answered_values), answers, reliabilities)
+            self._answered.extend(answered_values)
+            self._given.extend(answers)
         self.answers += len(answers)
         report = RoundReport(round_, self.answers, asked, stopped, agent=self.steerer.state())
         return self._measured(report, round_) if measure else report
@@ -156,7 +163,12 @@ class FeedbackLoop:
         centre, spread = pooled.mean(0), pooled.std(0).clamp(min=1e-12)
         theta_mmd = mmd((drawn - centre) / spread, (self._truth_theta - centre) / spread).value
         data_mmd = self._data_mmd(drawn[:128], self._truth_theta[:128], stream)
-        return replace(report, in_support=inside, mmd=theta_mmd, mmd_data=data_mmd)
+        steered = list(self.steerer.factors)
+        columns = [self._template.names.index(name) for name in steered]
+        distances = per_factor_wasserstein(drawn[:, columns], self._truth_theta[:, columns], steered)
+        plausible = self.truth.accepts(torch.stack(self._answered)).tolist() if self._answered else []
+        return replace(report, in_support=inside, mmd=theta_mmd, mmd_data=data_mmd, wasserstein=distances,
+                       agreement=agreement(self._given, plausible))
 
     def _data_mmd(self, drawn: Tensor, truth: Tensor, stream: torch.Generator) -> float | None:
         """MMD² between the data generated from π and from the truth (per-environment entries, flattened)."""

@@ -46,11 +46,12 @@ class Steerer(Protocol):
 
     `propose(count, generator=)` returns θ rows `[count, k]` worth asking about; `update(values,
     answers, reliabilities)` takes answered rows with each answer's stated reliability; `state()`
-    summarises the agent for the round log. `space`, `sample` and `log_prob` make it a
-    `ThetaSource`.
+    summarises the agent for the round log; `factors` names the factors it may move. `space`,
+    `sample` and `log_prob` make it a `ThetaSource`.
     """
 
     space: FactorSpace
+    factors: tuple[str, ...]
 
     def propose(self, count: int, *, generator: torch.Generator) -> Tensor:
         """`count` θ rows to put to the experts."""
