@@ -226,3 +226,38 @@ def test_stale_checkpoints_without_a_config_are_not_reused(tmp_path: Path) -> No
     (tmp_path / "run" / "config.json").unlink()
     with pytest.raises(UsageError, match="holds checkpoints of an earlier run"):
         start(small(), tmp_path / "run")
+
+
+def test_train_on_a_cnode_twin_fits_it_once_and_reuses_it_on_resume(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--generator cnode`: the twin is fitted on source simulations, cached in RUN/twin.pt, read back on resume."""
+    from click.testing import CliRunner
+
+    from gmhf.cli import cli
+
+    run = tmp_path / "run"
+    args = ["train", "examples/specs/duffing.guide", "--run", str(run), "--steps", "4", "--meta-batch", "2",
+            "--pool-size", "16", "--hidden", "8", "--generator", "cnode", "--twin-samples", "32", "--twin-steps", "5",
+            "--checkpoint-every", "2", "--json"]
+    done = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["step"] == 4 and (run / "twin.pt").exists()
+    (run / "checkpoints" / "step-00000004.pt").unlink()  # as if killed after step 2
+
+    def refit(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the twin was fitted again")
+
+    monkeypatch.setattr("gmhf.core.twin.fit_twin", refit)
+    resumed = resume(run)
+    assert resumed.step == 2 and type(resumed.pool.generator).__name__ == "ConditionalNODE"
+    resumed.run()
+
+
+def test_two_processes_cannot_own_one_run(tmp_path: Path) -> None:
+    from gmhf.core.rundir import RunDirectory
+
+    directory = RunDirectory(tmp_path / "run")
+    with directory.lock(), pytest.raises(UsageError, match="another gmhf process is using the run"):
+        # flock is per open file description, so a second open in this process stands in for a second process
+        with RunDirectory(tmp_path / "run").lock():
+            pass
