@@ -29,6 +29,7 @@ from torch import Tensor
 
 from gmhf.core.distributions import DTYPE
 from gmhf.core.registry import DistributionKind, resolve
+from gmhf.testing._distribution_contract import check_views
 from gmhf.testing._domain_contract import check_domain_rules
 from gmhf.testing._statement_contract import check_statement_examples
 from gmhf.testing._violations import ContractError, Violations, is_vector, same
@@ -39,84 +40,30 @@ if TYPE_CHECKING:
 
 __all__ = ["ContractError", "check_distribution", "check_domain", "check_statement"]
 
-#: KS statistic bound for samples against their own CDF: the 0.1% critical value, 1.95 / sqrt(n).
-KS_CRITICAL = 1.95
-#: Relative tolerance between exp(log_prob) and the slope of the `cdf`.
-DENSITY_TOLERANCE = 0.03
-#: Frequencies of discrete values must lie within this many binomial standard errors of exp(log_prob).
-FREQUENCY_SIGMAS = 5.0
-
 
 # ------------------------------------------------------------------ distributions
 
 
-def _calibration(dist: Any, draws: Tensor, v: Violations) -> None:
-    """Draws agree with the density: value frequencies, a KS test against the CDF, or the density's mass."""
-    n = len(draws)
-    values, counts = torch.unique(draws, return_counts=True)
-    if len(values) <= 64 and n >= 10 * len(values):  # discrete
-        p = dist.log_prob(values).exp()
-        v.require(float(p.sum()) <= 1 + 1e-6, f"`log_prob` gives the drawn values a total mass {float(p.sum()):.6g} > 1")
-        band = FREQUENCY_SIGMAS * torch.sqrt(p * (1 - p) / n) + 1.0 / n
-        off = ((counts / n - p).abs() > band).nonzero().flatten()
-        v.require(not len(off), lambda: f"value {float(values[off[0]]):g} is drawn {float(counts[off[0]]) / n:.4f} of "
-                  f"the time but exp(log_prob) is {float(p[off[0]]):.4f} (tolerance {FREQUENCY_SIGMAS:g} standard errors)")
-        return
-    ordered = draws.sort().values
-    try:
-        cdf = torch.as_tensor(dist.cdf(ordered), dtype=DTYPE)
-    except (AttributeError, TypeError, RuntimeError):  # RuntimeError covers NotImplementedError
-        cdf = None
-    if cdf is not None:
-        steps = torch.arange(1, n + 1, dtype=DTYPE) / n
-        ks = float(torch.maximum(steps - cdf, cdf - (steps - 1.0 / n)).max())
-        v.require(ks <= KS_CRITICAL / math.sqrt(n), f"draws do not follow `cdf`: KS statistic {ks:.4f} > "
-                  f"{KS_CRITICAL / math.sqrt(n):.4f} (the 0.1% critical value for {n} draws)")
-        v.require(bool((cdf[1:] >= cdf[:-1]).all()) and bool(((cdf >= 0) & (cdf <= 1)).all()),
-                  "`cdf` is not non-decreasing within [0, 1]")
-        if hasattr(dist, "icdf"):
-            back = torch.as_tensor(dist.icdf(cdf), dtype=DTYPE)
-            worst = int((back - ordered).abs().argmax())
-            v.require(same(back, ordered, rtol=1e-6, atol=1e-9), lambda: f"`icdf(cdf(x))` is not x: "
-                      f"x = {float(ordered[worst]):.9g} comes back as {float(back[worst]):.9g}")
-        _density_matches_cdf(dist, ordered, v)
-        return
-    grid = torch.linspace(float(ordered[0]), float(ordered[-1]), 4097, dtype=DTYPE)
-    mass = float(torch.trapezoid(dist.log_prob(grid).exp(), grid))
-    v.require(0.97 <= mass <= 1.03, f"exp(log_prob) integrates to {mass:.4f} over the range of the draws; "
-              "expected about 1 (tolerance 0.03, for the tails beyond the draws and the trapezoid rule)")
-
-
-def _density_matches_cdf(dist: Any, ordered: Tensor, v: Violations) -> None:
-    """The draws can follow `cdf` while `log_prob` is off by a constant: compare the density too.
-
-    At the deciles of the draws, exp(log_prob) must equal the slope of `cdf` (a central difference
-    over a thousandth of the distance to the nearest extreme draw); the median ratio must be 1
-    within `DENSITY_TOLERANCE` (the median, so that a kink or a singular end does not decide).
-    """
-    n = len(ordered)
-    x = ordered[[n * k // 10 for k in range(1, 10)]]
-    h = 1e-3 * torch.minimum(x - ordered[0], ordered[-1] - x)
-    x, h = x[h > 0], h[h > 0]
-    if not len(x):
-        return
-    slope = (torch.as_tensor(dist.cdf(x + h), dtype=DTYPE) - torch.as_tensor(dist.cdf(x - h), dtype=DTYPE)) / (2 * h)
-    ratio = float((dist.log_prob(x).exp() / slope).median())
-    v.require(abs(ratio - 1) <= DENSITY_TOLERANCE,
-              f"exp(log_prob) is {ratio:.3f} times the slope of `cdf` (median over the deciles of the draws); "
-              f"`log_prob` and `cdf` disagree (tolerance {DENSITY_TOLERANCE:.0%})")
-
-
 def check_distribution(factory: DistributionKind | Callable[..., Any] | str, args: Sequence[float], *,
-                       samples: int = 4000, seed: int = 0) -> None:
-    """Check a distribution plugin on one set of parameters.
+                       samples: int = 20_000, seed: int = 0,
+                       truncations: Sequence[tuple[float, float]] = ()) -> None:
+    """Check a distribution plugin on one set of parameters, whole and truncated.
+
+    The statistical rules (KS and a tail-weighted chi-square against `cdf`, ∫ exp(log_prob) = 1 by
+    quadrature, draws against the density's mass between their quantiles, value frequencies of a
+    discrete distribution, no collapse to few values) run at level 1e-3 with fixed seeds on the
+    whole support, on the central half of the draws, on a far tail of each unbounded end, and on
+    each of `truncations`, truncated as a spec truncates (`gmhf.core.distributions.truncate`).
+    Needs scipy (quadrature, chi-square quantiles).
 
     Args:
         factory: a `DistributionKind` (its `validate` and `support` are checked too), its factory
             (`args -> distribution`), or a `"module:function"` string.
         args: example parameters, as a spec would give them (level weights for a `named` kind).
-        samples: how many draws the statistical rules use.
+        samples: how many draws each view uses.
         seed: the seed of those draws.
+        truncations: more (low, high) intervals to check the distribution truncated to: a thin
+            slice, a tail 30σ out, a corner where the density is singular.
 
     Raises:
         ContractError: every broken rule, with an example.
@@ -167,8 +114,8 @@ def check_distribution(factory: DistributionKind | Callable[..., Any] | str, arg
               "one; a batched method must treat rows independently")
     v.require(same(dist.log_prob(points.flip(0)), batch.flip(0), rtol=1e-12),
               "`log_prob` of a row depends on the other rows of the batch")
-    if len(inside) == samples:
-        _calibration(dist, draws, v)
+    if len(inside) == samples and not bool(bad.any()):
+        check_views(dist, draws, truncations, samples, seed, v)
     v.done()
 
 
