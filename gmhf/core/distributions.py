@@ -3,8 +3,10 @@
 Every belief about one factor compiles to one of these: a base family (uniform, normal, …), possibly
 offset or scaled (`shift … by`), truncated to the physical bounds, a shift's support and single-factor
 `require` bounds, or made discrete (integer and categorical factors). Sampling draws the whole batch
-at once from an explicit `torch.Generator`, by the inverse CDF when there is one (no rejection
-loop, so truncation costs nothing however thin the slice), else by batched rejection.
+at once from an explicit `torch.Generator`, by the inverse CDF when there is one, else by batched
+rejection. The built-in families are exact over their parameter range (`gmhf.core.parameters`):
+their CDFs come in log and survival form too (`log_cdf`, `sf`, `icdf_log`, …), which
+`gmhf.core.truncation` uses to truncate exactly however far out in a tail.
 Values are float64: they are physical parameters, and float32 would round the bounds.
 """
 
@@ -16,14 +18,20 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from gmhf.core.parameters import beta_problem, location_scale_problem, require
+from gmhf.core.special import DTYPE, LOG_TINY, betainc, betaincc, betainccinv, betaincinv, betaln, ndtri_exp
+from gmhf.core.truncation import EmptyTruncation, Tails, Truncated
+
 __all__ = [
     "Affine", "Beta", "Choice", "Distribution1D", "EmptyTruncation", "LogNormal", "Normal", "Truncated", "Uniform",
     "discretize",
     "truncate",
 ]
 
-DTYPE = torch.float64
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_LOG_TINY = LOG_TINY
+_TINY, _HUGE = math.ulp(0.0), 1.7976931348623157e308  # the extreme positive float64 values
+_BELOW_ONE = math.nextafter(1.0, 0.0)
 
 
 @runtime_checkable
@@ -50,7 +58,10 @@ class Uniform:
     """Uniform on [a, b]."""
 
     def __init__(self, a: float, b: float) -> None:
+        if not (math.isfinite(a) and math.isfinite(b) and a < b):
+            raise ValueError(f"bad parameters for `uniform`: needs finite low < high, got {a!r} and {b!r}.")
         self.low, self.high = float(a), float(b)
+        self.mode = 0.5 * (self.low + self.high)
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.icdf(torch.rand(n, generator=generator, dtype=DTYPE))
@@ -67,103 +78,156 @@ class Uniform:
 
 
 class Normal:
-    """Normal with mean `mu` and standard deviation `sigma`."""
+    """Normal with mean `mu` and standard deviation `sigma`; exact CDFs in both tails, in log space too."""
 
     low, high = -math.inf, math.inf
 
     def __init__(self, mu: float, sigma: float) -> None:
+        require("normal", location_scale_problem((mu, sigma)))
         self.mu, self.sigma = float(mu), float(sigma)
+        self.mode = self.mu
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.mu + self.sigma * torch.randn(n, generator=generator, dtype=DTYPE)
 
+    def _z(self, x: Tensor) -> Tensor:
+        return (x.to(DTYPE) - self.mu) / self.sigma
+
     def log_prob(self, x: Tensor) -> Tensor:
-        z = (x.to(DTYPE) - self.mu) / self.sigma
+        z = self._z(x)
         return -0.5 * z * z - math.log(self.sigma) - _LOG_SQRT_2PI
 
     def cdf(self, x: Tensor) -> Tensor:
-        return torch.special.ndtr((x.to(DTYPE) - self.mu) / self.sigma)
+        return torch.special.ndtr(self._z(x))
+
+    def sf(self, x: Tensor) -> Tensor:
+        """1 − cdf, without the cancellation that loses an upper tail."""
+        return torch.special.ndtr(-self._z(x))
+
+    def log_cdf(self, x: Tensor) -> Tensor:
+        return torch.special.log_ndtr(self._z(x))
+
+    def log_sf(self, x: Tensor) -> Tensor:
+        return torch.special.log_ndtr(-self._z(x))
 
     def icdf(self, u: Tensor) -> Tensor:
         return self.mu + self.sigma * torch.special.ndtri(u)
 
-    def sf(self, x: Tensor) -> Tensor:
-        """1 − cdf, without the cancellation that loses an upper tail."""
-        return torch.special.ndtr((self.mu - x.to(DTYPE)) / self.sigma)
+    def isf(self, s: Tensor) -> Tensor:
+        return self.mu - self.sigma * torch.special.ndtri(s)
 
-    def isf(self, u: Tensor) -> Tensor:
-        return self.mu - self.sigma * torch.special.ndtri(u)
+    def icdf_log(self, log_u: Tensor) -> Tensor:
+        """The quantile of the probability exp(`log_u`), exact however far out in the lower tail."""
+        return self.mu + self.sigma * ndtri_exp(log_u)
+
+    def isf_log(self, log_s: Tensor) -> Tensor:
+        return self.mu - self.sigma * ndtri_exp(log_s)
 
 
 class LogNormal:
-    """exp(Normal(mu, sigma)): positive, for scale-like factors."""
+    """exp(Normal(mu, sigma)): positive, for scale-like factors; every CDF goes through the normal's."""
 
     low, high = 0.0, math.inf
 
     def __init__(self, mu: float, sigma: float) -> None:
+        require("lognormal", location_scale_problem((mu, sigma)))
         self.normal = Normal(mu, sigma)
+        self.mode = math.exp(mu - sigma * sigma) if mu - sigma * sigma > _LOG_TINY else None
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        return self.normal.sample(n, generator).exp()
+        """Draws rounded into the positive floats (never 0 nor inf, where exp under- or overflows)."""
+        return self.normal.sample(n, generator).exp().clamp(_TINY, _HUGE)
+
+    def _log(self, x: Tensor) -> Tensor:
+        return x.to(DTYPE).clamp_min(_TINY).log()
 
     def log_prob(self, x: Tensor) -> Tensor:
-        x = x.to(DTYPE)
-        safe = x.clamp_min(1e-300)
-        value = self.normal.log_prob(safe.log()) - safe.log()
-        return value.masked_fill(x <= 0, -math.inf)
+        log_x = self._log(x)
+        return (self.normal.log_prob(log_x) - log_x).masked_fill(x <= 0, -math.inf)
 
     def cdf(self, x: Tensor) -> Tensor:
-        return self.normal.cdf(x.to(DTYPE).clamp_min(1e-300).log()).masked_fill(x <= 0, 0.0)
+        return self.normal.cdf(self._log(x)).masked_fill(x <= 0, 0.0)
+
+    def sf(self, x: Tensor) -> Tensor:
+        return self.normal.sf(self._log(x)).masked_fill(x <= 0, 1.0)
+
+    def log_cdf(self, x: Tensor) -> Tensor:
+        return self.normal.log_cdf(self._log(x)).masked_fill(x <= 0, -math.inf)
+
+    def log_sf(self, x: Tensor) -> Tensor:
+        return self.normal.log_sf(self._log(x)).masked_fill(x <= 0, 0.0)
 
     def icdf(self, u: Tensor) -> Tensor:
         return self.normal.icdf(u).exp()
 
-    def sf(self, x: Tensor) -> Tensor:
-        return self.normal.sf(x.to(DTYPE).clamp_min(1e-300).log()).masked_fill(x <= 0, 1.0)
+    def isf(self, s: Tensor) -> Tensor:
+        return self.normal.isf(s).exp()
 
-    def isf(self, u: Tensor) -> Tensor:
-        return self.normal.isf(u).exp()
+    def icdf_log(self, log_u: Tensor) -> Tensor:
+        return self.normal.icdf_log(log_u).exp()
+
+    def isf_log(self, log_s: Tensor) -> Tensor:
+        return self.normal.isf_log(log_s).exp()
 
 
 class Beta:
-    """Beta(a, b) on [0, 1]; its CDF is tabulated once on a fine grid, so truncation stays exact."""
+    """Beta(a, b) on [0, 1], by the inverse of the regularised incomplete beta function.
+
+    Each CDF and inverse works on the side where its value is small (I_x(a, b) below the median,
+    1 − I_x(a, b) = I_{1−x}(b, a) above it), so neither tail loses digits. Shapes must lie in
+    `BETA_SHAPES`. A draw closer to 0 or 1 than float64 resolves is rounded (to 1, or up to 2.2e-308).
+    """
 
     low, high = 0.0, 1.0
-    _GRID = 8193
 
     def __init__(self, a: float, b: float) -> None:
+        require("beta", beta_problem((a, b)))
         self.a, self.b = float(a), float(b)
-        self._norm = math.lgamma(self.a + self.b) - math.lgamma(self.a) - math.lgamma(self.b)
-        # Tabulate on a grid dense near the ends, where beta densities may be infinite.
-        s = torch.linspace(0, 1, self._GRID, dtype=DTYPE)
-        grid = 0.5 - 0.5 * torch.cos(math.pi * s)
-        mid = 0.5 * (grid[1:] + grid[:-1])
-        mass = self.log_prob(mid).exp() * (grid[1:] - grid[:-1])
-        cdf = torch.cat([torch.zeros(1, dtype=DTYPE), torch.cumsum(mass, 0)])
-        self._grid, self._cdf = grid, cdf / cdf[-1]
+        self._log_norm = -betaln(self.a, self.b)
+        unimodal = self.a >= 1 and self.b >= 1 and self.a + self.b > 2
+        self.mode = (self.a - 1) / (self.a + self.b - 2) if unimodal else 0.5  # else the maximum is at an end
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.icdf(torch.rand(n, generator=generator, dtype=DTYPE))
 
     def log_prob(self, x: Tensor) -> Tensor:
         x = x.to(DTYPE)
-        inside = x.clamp(1e-300, 1 - 1e-16)
-        value = (self.a - 1) * inside.log() + (self.b - 1) * torch.log1p(-inside) + self._norm
+        inside = x.clamp(_TINY, _BELOW_ONE)
+        value = (self.a - 1) * inside.log() + (self.b - 1) * torch.log1p(-inside) + self._log_norm
         return value.masked_fill(_outside(x, 0.0, 1.0), -math.inf)
 
     def cdf(self, x: Tensor) -> Tensor:
-        return _interp(x.to(DTYPE).clamp(0, 1), self._grid, self._cdf)
+        return betainc(self.a, self.b, x.to(DTYPE).clamp(0, 1))
+
+    def sf(self, x: Tensor) -> Tensor:
+        return betaincc(self.a, self.b, x.to(DTYPE).clamp(0, 1))
+
+    def log_cdf(self, x: Tensor) -> Tensor:
+        return self.cdf(x).log()
+
+    def log_sf(self, x: Tensor) -> Tensor:
+        return self.sf(x).log()
 
     def icdf(self, u: Tensor) -> Tensor:
-        return _interp(u, self._cdf, self._grid)
+        return self._invert(u.to(DTYPE), upper=False)
 
+    def isf(self, s: Tensor) -> Tensor:
+        return self._invert(s.to(DTYPE), upper=True)
 
-def _interp(x: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
-    """Piecewise-linear interpolation of (xs, ys) at x; xs increasing."""
-    index = torch.searchsorted(xs, x.contiguous()).clamp(1, len(xs) - 1)
-    x0, x1, y0, y1 = xs[index - 1], xs[index], ys[index - 1], ys[index]
-    width = (x1 - x0).clamp_min(1e-300)
-    return y0 + (y1 - y0) * ((x - x0) / width).clamp(0, 1)
+    def icdf_log(self, log_u: Tensor) -> Tensor:
+        return self.icdf(log_u.exp())
+
+    def isf_log(self, log_s: Tensor) -> Tensor:
+        return self.isf(log_s.exp())
+
+    def _invert(self, p: Tensor, upper: bool) -> Tensor:
+        """x with F(x) = p (S(x) = p when `upper`): rows with p > ½ invert the other side at 1 − p (exact there)."""
+        small = p <= 0.5
+        own, other = (betainccinv, betaincinv) if upper else (betaincinv, betainccinv)
+        out = torch.empty_like(p)
+        out[small] = own(self.a, self.b, p[small])
+        out[~small] = other(self.a, self.b, 1 - p[~small])
+        return out
 
 
 class Choice:
@@ -189,7 +253,7 @@ class Choice:
 
 
 class Affine:
-    """`shift + scale * base`: a source offset (`by +d`) or scaled (`by *k`)."""
+    """`shift + scale * base`: a source offset (`by +d`) or scaled (`by *k`), with the base's exact tails."""
 
     def __init__(self, base: Distribution1D, shift: float = 0.0, scale: float = 1.0) -> None:
         if scale <= 0:
@@ -197,6 +261,7 @@ class Affine:
         self.base, self.shift, self.scale = base, float(shift), float(scale)
         self.low = shift + scale * base.low
         self.high = shift + scale * base.high
+        self._tails = Tails(base)
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.shift + self.scale * self.base.sample(n, generator)
@@ -204,79 +269,42 @@ class Affine:
     def log_prob(self, x: Tensor) -> Tensor:
         return self.base.log_prob((x.to(DTYPE) - self.shift) / self.scale) - math.log(self.scale)
 
+    def _x(self, z: Tensor) -> Tensor:
+        return self.shift + self.scale * z
+
+    def _z(self, x: Tensor) -> Tensor:
+        return (x.to(DTYPE) - self.shift) / self.scale
+
+    @property
+    def mode(self) -> float | None:
+        """The base's mode, moved (None when the base has none)."""
+        mode = getattr(self.base, "mode", None)
+        return None if mode is None else self.shift + self.scale * mode
+
+    # The base's tail-safe CDFs, forwarded (scale > 0 keeps lower and upper tails apart).
     def cdf(self, x: Tensor) -> Tensor:
-        return self.base.cdf((x.to(DTYPE) - self.shift) / self.scale)  # type: ignore[attr-defined]
+        return self._tails.cdf(self._z(x))
+
+    def sf(self, x: Tensor) -> Tensor:
+        return self._tails.sf(self._z(x))
+
+    def log_cdf(self, x: Tensor) -> Tensor:
+        return self._tails.log_cdf(self._z(x))
+
+    def log_sf(self, x: Tensor) -> Tensor:
+        return self._tails.log_sf(self._z(x))
 
     def icdf(self, u: Tensor) -> Tensor:
-        return self.shift + self.scale * self.base.icdf(u)  # type: ignore[attr-defined]
+        return self._x(self._tails.icdf(u))
 
+    def isf(self, s: Tensor) -> Tensor:
+        return self._x(self._tails.isf(s))
 
-class EmptyTruncation(ValueError):
-    """A truncation interval that holds no probability mass of its distribution."""
+    def icdf_log(self, log_u: Tensor) -> Tensor:
+        return self._x(self._tails.icdf_log(log_u))
 
-
-class Truncated:
-    """`base` restricted to [low, high] and renormalised.
-
-    With a CDF: inverse-CDF sampling on [F(low), F(high)] (exact, one pass); in an upper tail,
-    where 1 − F rounds away what is left, through the survival function S = 1 − F instead, when
-    the base has one. Without a CDF: batched rejection, drawing extra in proportion to the
-    acceptance rate measured by a fixed-seed probe.
-
-    Raises:
-        EmptyTruncation: when no probability mass (representable in float64) lies in [low, high].
-    """
-
-    def __init__(self, base: Distribution1D, low: float, high: float) -> None:
-        self.base = base
-        self.low, self.high = max(low, base.low), min(high, base.high)
-        self.exact = hasattr(base, "cdf") and hasattr(base, "icdf")
-        self.upper = False  # sampling through the survival function
-        if self.exact:
-            bounds = torch.tensor([self.low, self.high], dtype=DTYPE)
-            self._u0, self._u1 = (float(b) for b in base.cdf(bounds))  # type: ignore[attr-defined]
-            if self._u0 > 0.5 and hasattr(base, "sf") and hasattr(base, "isf"):
-                self.upper = True
-                self._u0, self._u1 = (float(b) for b in base.sf(bounds))  # S(low) >= S(high)
-                self.mass = self._u0 - self._u1
-            else:
-                self.mass = self._u1 - self._u0
-        else:
-            probe = base.sample(20_000, torch.Generator().manual_seed(0))
-            self.mass = float(((probe >= self.low) & (probe <= self.high)).double().mean())
-        if not self.mass > 0:
-            raise EmptyTruncation(f"no probability mass of the distribution lies in [{low:g}, {high:g}] "
-                                  f"(none that float64 can represent)")
-        self._log_mass = math.log(self.mass)
-
-    def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        if self.exact:
-            return self.icdf(torch.rand(n, generator=generator, dtype=DTYPE))
-        out: list[Tensor] = []
-        have = 0
-        while have < n:
-            draw = self.base.sample(int((n - have) / self.mass * 1.2) + 16, generator)
-            draw = draw[(draw >= self.low) & (draw <= self.high)]
-            out.append(draw)
-            have += len(draw)
-        return torch.cat(out)[:n]
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        value = self.base.log_prob(x) - self._log_mass
-        return value.masked_fill(_outside(x, self.low, self.high), -math.inf)
-
-    def cdf(self, x: Tensor) -> Tensor:
-        if self.upper:
-            return ((self._u0 - self.base.sf(x)) / self.mass).clamp(0, 1)  # type: ignore[attr-defined]
-        return ((self.base.cdf(x) - self._u0) / self.mass).clamp(0, 1)  # type: ignore[attr-defined]
-
-    def icdf(self, u: Tensor) -> Tensor:
-        """The inverse CDF, clamped to the bounds to guard the last ulp of the base's inverse."""
-        if self.upper:
-            x: Tensor = self.base.isf(self._u0 - u * self.mass)  # type: ignore[attr-defined]
-        else:
-            x = self.base.icdf(self._u0 + u * self.mass)  # type: ignore[attr-defined]
-        return x.clamp(self.low, self.high)
+    def isf_log(self, log_s: Tensor) -> Tensor:
+        return self._x(self._tails.isf_log(log_s))
 
 
 def truncate(base: Distribution1D, low: float, high: float) -> Distribution1D:

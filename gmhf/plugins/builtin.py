@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from gmhf.core.parameters import beta_problem, location_scale_problem
 from gmhf.core.registry import DistributionKind, FunctionKind
 from gmhf.dsl import intervals
 from gmhf.dsl.intervals import Interval
@@ -34,16 +35,6 @@ def gmhf_statements(register: Callable[..., None]) -> None:
         register(f"{_CONSTRAINTS}:{cls}", keyword=keyword, description=description)
 
 
-def _positive(*names: str) -> Callable[[tuple[float, ...]], str | None]:
-    """Check that the parameters named (others are given as None) are > 0."""
-    def validate(args: tuple[float, ...]) -> str | None:
-        for name, value in zip(names, args, strict=False):
-            if name and not value > 0:
-                return f"`{name}` must be > 0, got {value:g}"
-        return None
-    return validate
-
-
 def _ordered(args: tuple[float, ...]) -> str | None:
     return None if args[0] < args[1] else f"needs low < high, got {args[0]:g} and {args[1]:g}"
 
@@ -61,11 +52,11 @@ def gmhf_distributions(register: Callable[..., None]) -> None:
     for kind in (
         DistributionKind("uniform", ("low", "high"), f"{_DISTRIBUTIONS}:uniform", _ordered,
                          lambda a: (a[0], a[1]), description="uniform on [low, high]"),
-        DistributionKind("normal", ("mu", "sigma"), f"{_DISTRIBUTIONS}:normal", _positive("", "sigma"),
+        DistributionKind("normal", ("mu", "sigma"), f"{_DISTRIBUTIONS}:normal", location_scale_problem,
                          unbounded, description="normal with mean mu and standard deviation sigma"),
-        DistributionKind("lognormal", ("mu", "sigma"), f"{_DISTRIBUTIONS}:lognormal", _positive("", "sigma"),
+        DistributionKind("lognormal", ("mu", "sigma"), f"{_DISTRIBUTIONS}:lognormal", location_scale_problem,
                          lambda a: (0.0, INF), description="exp of normal(mu, sigma)"),
-        DistributionKind("beta", ("a", "b"), f"{_DISTRIBUTIONS}:beta", _positive("a", "b"),
+        DistributionKind("beta", ("a", "b"), f"{_DISTRIBUTIONS}:beta", beta_problem,
                          lambda a: (0.0, 1.0), description="beta(a, b) on [0, 1]"),
         DistributionKind("choice", (), f"{_DISTRIBUTIONS}:choice", _choice, unbounded, named=True,
                          description="levels with weights: choice(rain: 0.7, snow: 0.3)"),
