@@ -14,27 +14,50 @@ if TYPE_CHECKING:
     from gmhf.dsl.check import CheckedSpec
     from gmhf.dsl.errors import Diagnostic
 
-__all__ = ["check_text", "compile", "load", "parse", "read_spec"]
+__all__ = ["check_text", "compile", "load", "parse", "read_spec", "spec_file"]
 
 
-def read_spec(path_or_text: str | os.PathLike[str]) -> tuple[str, str, Path | None]:
+def read_spec(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, Path | None]:
     """(text, path for diagnostics, file) from a path or spec text.
 
-    A `Path`, or a one-line string naming an existing file or ending in `.guide`, is a file;
-    anything else is spec text.
+    The rule (docs/language.md, "Files and text"): an `os.PathLike` is always a file. A `str` is a
+    file when it is one line ending in `.guide` or an absolute path, or a non-empty string without
+    whitespace (`a.guide`, `specs/a`, `./spec`); anything else is spec text. Every statement has a
+    space after its keyword, so `"domain sinusoid"` is text even where a file of that name exists.
+    `bytes` are spec text in UTF-8.
+
+    Raises:
+        UsageError: another type, bytes that are not UTF-8, or a file that is missing or a directory.
     """
-    if isinstance(path_or_text, os.PathLike) or (
-        "\n" not in path_or_text and ";" not in path_or_text
-        and (path_or_text.endswith(".guide") or Path(path_or_text).is_file())
-    ):
-        file = Path(path_or_text)
-        if not file.is_file():
-            raise UsageError(f"`path_or_text` names no spec file: {str(file)!r} does not exist.")
-        return file.read_text(encoding="utf-8"), str(path_or_text), file
-    return str(path_or_text), "<string>", None
+    if isinstance(path_or_text, bytes):
+        try:
+            return path_or_text.decode("utf-8"), "<bytes>", None
+        except UnicodeDecodeError as error:
+            raise UsageError(f"`path_or_text` bytes must be spec text in UTF-8: {error}.") from None
+    if not isinstance(path_or_text, str | os.PathLike):
+        raise UsageError(f"`path_or_text` must be a str, bytes or os.PathLike, got {type(path_or_text).__name__}.")
+    file = spec_file(path_or_text)
+    if file is None:
+        return str(path_or_text), "<string>", None
+    if file.is_dir():
+        raise UsageError(f"`path_or_text` names a directory, not a spec file: {str(file)!r}.")
+    if not file.is_file():
+        raise UsageError(f"`path_or_text` names no spec file: {str(file)!r} does not exist.")
+    return file.read_text(encoding="utf-8"), str(path_or_text), file
 
 
-def parse(path_or_text: str | os.PathLike[str]) -> ast.Spec:
+def spec_file(path_or_text: str | os.PathLike[str]) -> Path | None:
+    """The file `path_or_text` names by `read_spec`'s rule (whether or not it exists); None for spec text."""
+    if not isinstance(path_or_text, str):
+        return Path(path_or_text)
+    one_line = "\n" not in path_or_text and "\r" not in path_or_text
+    if (one_line and (path_or_text.endswith(".guide") or os.path.isabs(path_or_text))) or (
+            path_or_text != "" and not any(c.isspace() for c in path_or_text)):
+        return Path(path_or_text)
+    return None
+
+
+def parse(path_or_text: str | bytes | os.PathLike[str]) -> ast.Spec:
     """Parse a spec (file or text) into its syntax tree, with every registered plugin keyword.
 
     Raises:
@@ -94,11 +117,12 @@ def compile(spec: ast.Spec, *, domain: str | None = None, source: str | None = N
     return compile_checked(check(spec, registry, domain=domain, source=source), registry)
 
 
-def load(path_or_text: str | os.PathLike[str], *, domain: str | None = None) -> Guidance:
+def load(path_or_text: str | bytes | os.PathLike[str], *, domain: str | None = None) -> Guidance:
     """Load a guidance spec: parse, check against its domain, and compile it into torch modules.
 
     Args:
-        path_or_text: a `.guide` file (path) or the spec text itself.
+        path_or_text: a `.guide` file (path) or the spec text itself (`read_spec` gives the rule:
+            a `Path`, or a str without whitespace or ending in `.guide`, is a file).
         domain: the domain to use when the spec has no `domain` statement.
 
     Returns:
@@ -107,7 +131,7 @@ def load(path_or_text: str | os.PathLike[str], *, domain: str | None = None) -> 
     Raises:
         SpecError: every mistake in the spec, each with `path:line:col`, or a `require` that none of
             10,000 probe samples satisfies.
-        UsageError: `path_or_text` names a file that does not exist.
+        UsageError: `path_or_text` is not a str, bytes or path, or names a missing file or a directory.
 
     Example:
         >>> guidance = gmhf.load("examples/specs/sinusoid.guide")

@@ -105,7 +105,8 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
     if spec is None:
         raise UsageError("`spec` is needed to start a run (or pass `resume=True` with `run_dir`).")
     try:
-        config = RunConfig(train=TrainConfig(spec=str(spec), truth=None if truth is None else str(truth), **train),
+        spec_text = str(Path(spec).resolve()) if isinstance(spec, os.PathLike) else spec  # a Path stays a file
+        config = RunConfig(train=TrainConfig(spec=spec_text, truth=None if truth is None else str(truth), **train),
                            experts=tuple(experts), agent=agent, steer=steer, rounds=rounds,
                            answers_per_round=answers_per_round, baselines=baselines, show_theta=show_theta)
     except ValueError as error:  # pydantic's ValidationError is a ValueError
@@ -147,10 +148,12 @@ class _Run:
     def __init__(self, config: RunConfig, directory: RunDirectory, resuming: bool, progress: bool) -> None:
         from gmhf.api import load
         from gmhf.core.steer import PosteriorSteerer
-        from gmhf.runner import build_generator, build_learner, evaluation_tasks, load_truth, run_seeds
+        from gmhf.runner import build_generator, build_learner, evaluation_tasks, load_truth, run_seeds, spec_present
 
         self.config, self.directory, self.resuming = config, directory, resuming
         train = config.train
+        if resuming:
+            spec_present(train.spec, directory.path)
         self.guidance = load(train.spec)
         truth, self.truth_name = load_truth(train.truth, self.guidance)
         self.truth: Guidance | None = None if truth is self.guidance else truth

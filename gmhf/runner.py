@@ -84,10 +84,11 @@ def load_truth(truth: str | None, guidance: Guidance) -> tuple[Guidance, str]:
 @contextlib.contextmanager
 def training(config: TrainConfig | None, run_dir: str | os.PathLike[str], *,
              on_step: Callable[[int, dict[str, Any]], None] | None = None,
-             progress: bool = False) -> Iterator[TrainingRun]:
+             progress: bool = False, steps: int | None = None) -> Iterator[TrainingRun]:
     """Build a new run from `config` (or resume the one in `run_dir` when `config` is None), locked.
 
     The run directory is locked while the block runs, so two processes never write one run.
+    `steps` (resuming only) extends the run to that many steps; see `resume_training`.
 
     Example:
         >>> with training(TrainConfig(spec="examples/specs/sinusoid.guide", steps=100), "runs/s") as run:
@@ -100,7 +101,7 @@ def training(config: TrainConfig | None, run_dir: str | os.PathLike[str], *,
         raise GmhfError(f"{directory.path} holds no run to resume (no config.json).")
     with directory.lock():
         if config is None:
-            yield resume_training(run_dir, on_step=on_step, progress=progress)
+            yield resume_training(run_dir, on_step=on_step, progress=progress, steps=steps)
         else:
             yield start_training(config, run_dir, on_step=on_step, progress=progress)
 
@@ -132,10 +133,12 @@ def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
 
 def resume_training(run_dir: str | os.PathLike[str], *,
                     on_step: Callable[[int, dict[str, Any]], None] | None = None,
-                    progress: bool = False) -> TrainingRun:
+                    progress: bool = False, steps: int | None = None) -> TrainingRun:
     """The run in `run_dir`, restored from its last checkpoint (unlocked; `training` locks).
 
-    Refused when the spec or truth changed (by canonical text) since the run started.
+    Refused when the spec or truth changed (by canonical text) since the run started. `steps`,
+    when given, must exceed the saved steps: the saved config is rewritten with it, and a finished
+    run trains on from its final checkpoint (its deployment loss is measured again at the new end).
     """
     from pydantic import ValidationError
 
@@ -157,6 +160,11 @@ def resume_training(run_dir: str | os.PathLike[str], *,
     if spec_digests(guidance, config) != saved.get("specs"):
         raise GmhfError(f"the spec or truth file of the run in {directory.path} changed since the run started; "
                         f"resuming would not continue the same run. Restore the file or start a new run.")
+    if steps is not None:
+        if steps <= config.steps:
+            raise UsageError(f"--steps {steps} does not extend the run in {directory.path}: it was set to "
+                             f"{config.steps} steps; give more.")
+        config = config.model_copy(update={"steps": steps})
     truth, truth_name = load_truth(config.truth, guidance)
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
@@ -165,6 +173,9 @@ def resume_training(run_dir: str | os.PathLike[str], *,
     trainer = build_trainer(config, guidance, guidance.domain, guidance.expects, generator, learner, evaluation, directory,
                             seeds["pool"], on_step)
     trainer.restore()
+    if steps is not None:
+        directory.write_config({**saved, "gmhf_config": config.model_dump(mode="json")})
+        trainer.finished = None  # a finished run trains on; its deployment loss is measured at the new end
     return TrainingRun(trainer, truth_name)
 
 

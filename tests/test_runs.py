@@ -200,8 +200,8 @@ def test_train_command(tmp_path: Path) -> None:
     assert document["step"] == 6 and set(document["deployment"]) == {"k0", "k5"}
     again = runner.invoke(cli, args)
     assert "already holds a run" in str(again.exception)
-    misuse = runner.invoke(cli, ["train", "--resume", "--run", str(run), "--steps", "9"])
-    assert "drop --steps" in str(misuse.exception)
+    misuse = runner.invoke(cli, ["train", "--resume", "--run", str(run), "--meta-batch", "9"])
+    assert "drop --meta-batch" in str(misuse.exception)
     assert "--hidden" in runner.invoke(cli, ["train", "--help"]).output
     wrong = runner.invoke(cli, ["train", SPEC, "--run", str(tmp_path / "proto"), "--learner", "protonet"])
     assert "needs integer class labels" in str(wrong.exception)

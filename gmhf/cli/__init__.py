@@ -22,24 +22,28 @@ from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
 #: Built-in commands: name -> "module:attribute" of the click command, imported on first use.
 COMMANDS: dict[str, str] = {
     "check": "gmhf.cli.spec:check",
+    "domains": "gmhf.cli.domains:domains",
     "explain": "gmhf.cli.spec:explain",
     "fmt": "gmhf.cli.spec:fmt",
     "plugins": "gmhf.cli.spec:plugins",
     "run": "gmhf.cli.run:run",
     "sample": "gmhf.cli.spec:sample",
     "train": "gmhf.cli.train:train",
+    "view": "gmhf.cli.domains:view",
 }
 
 #: The first sentence of each built-in command's help, which `gmhf --help` lists without importing
 #: the command's module (tests/test_cli.py checks they match the commands).
 SUMMARIES: dict[str, str] = {
     "check": "Check SPECS for mistakes; exit 1 if any has one.",
+    "domains": "List the installed domains, or show one: its factors, observables and benchmark truth.",
     "explain": "Show, per factor, the source distribution next to the believed target.",
     "fmt": "Rewrite SPECS in the canonical format (`-` reads stdin, writes stdout).",
     "plugins": "List plugins: version, origin, what each registers, and any load error.",
     "run": "Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.",
     "sample": "Draw N environments from the believed target distribution of SPEC.",
     "train": "Meta-train a learner on environments drawn from SPEC; report its deployment loss.",
+    "view": "Draw N environments from SPEC, simulate them, and write each one's picture as a PNG.",
 }
 
 

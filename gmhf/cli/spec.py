@@ -124,7 +124,7 @@ def explain(spec: str, as_json: bool) -> None:
     set_torch_threads()
     import gmhf
 
-    data = gmhf.load(spec).explain()
+    data = gmhf.load(Path(spec)).explain()
     if as_json:
         echo_json(data)
         return
@@ -154,7 +154,7 @@ def sample(spec: str, count: int, seed: int | None, as_json: bool) -> None:
     set_torch_threads()
     import gmhf
 
-    guidance = gmhf.load(spec)
+    guidance = gmhf.load(Path(spec))
     document: dict[str, Any] = {"domain": guidance.checked.domain}
     if guidance.expects:
         from gmhf.core.environments import draw_from_spec

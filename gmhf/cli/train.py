@@ -16,7 +16,8 @@ from gmhf.cli.common import echo_json, set_torch_threads, show_progress
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import UsageError
 
-#: Options that shape a run; with --resume the saved config decides them, so they may not be given.
+#: Options that shape a run; with --resume the saved config decides them, so they may not be given
+#: (except `--steps`, which extends the run).
 RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_steps", "inner_lr", "outer_lr",
                "hidden", "tasks_per_chunk", "truth", "seed", "checkpoint_every", "eval_every", "pool_size",
                "refresh_every", "generator", "twin_samples", "twin_steps")
@@ -95,19 +96,23 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
     Examples:
       gmhf train examples/specs/sinusoid.guide --steps 500 --run runs/sine
       gmhf train --resume --run runs/sine        # after a crash or Ctrl-C
+      gmhf train --resume --run runs/sine --steps 1000   # train a run on to 1000 steps
     """
     # Long: one command read top to bottom (options, run, Ctrl-C, report); a fifth is its --help.
     set_torch_threads()
     from gmhf.runner import training
 
+    extend: int | None = None
     if resume:
         given = [f"--{name.replace('_', '-')}" for name in RUN_OPTIONS
-                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+                 if name != "steps" and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
         if spec is not None or given:
             raise UsageError(f"--resume continues the saved config; drop {', '.join(given or ['SPEC'])}.")
         if run_dir is None:
             raise UsageError("--resume needs --run DIR, the run to continue.")
         config = None
+        if ctx.get_parameter_source("steps") is not click.core.ParameterSource.DEFAULT:
+            extend = options["steps"]  # --resume --steps N: train the run on to N steps
     elif spec is None:
         raise UsageError("give the SPEC to train on (or --resume --run DIR).")
     else:
@@ -116,7 +121,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
         config = train_config(str(Path(spec).resolve()), options)
         run_dir = run_dir or str(Path("runs") / f"{Path(spec).stem}-{config.learner}")
     progress = show_progress(as_json=as_json)
-    with training(config, run_dir, progress=progress) as run:
+    with training(config, run_dir, progress=progress, steps=extend) as run:
         trainer = run.trainer
         finish = None
         if progress:

@@ -232,10 +232,20 @@ class Guidance(torch.nn.Module):
 
     # ------------------------------------------------------------------ scoring
     def _values(self, theta: Theta | Tensor | dict[str, Any]) -> Tensor:
+        names = self.space.names
         if isinstance(theta, Theta):
+            if theta.names != names:
+                raise UsageError(f"`theta` has the factors {list(theta.names)}, but this spec's domain "
+                                 f"{self.checked.domain!r} has {list(names)}; score θ of the same domain.")
             return theta.values
         if isinstance(theta, dict):
-            return torch.stack([torch.as_tensor(theta[n], dtype=D.DTYPE).reshape(-1) for n in self.space.names], 1)
+            missing = [n for n in names if n not in theta]
+            if missing:
+                raise UsageError(f"`theta` lacks the factor(s) {', '.join(map(repr, missing))}; a dict needs "
+                                 f"one column per factor: {list(names)}.")
+            return torch.stack([torch.as_tensor(theta[n], dtype=D.DTYPE).reshape(-1) for n in names], 1)
+        if not isinstance(theta, Tensor):
+            raise UsageError(f"`theta` must be a Theta, a dict or a tensor, got {type(theta).__name__}.")
         if theta.ndim != 2 or theta.shape[1] != len(self.space):
             raise UsageError(f"`theta` must have shape [n, {len(self.space)}], got {list(theta.shape)}.")
         return theta.to(D.DTYPE)

@@ -111,6 +111,10 @@ class RunDirectory:
             raise UsageError(f"{self.checkpoints} holds checkpoints of an earlier run (its config.json is gone); "
                              f"remove them or choose another run directory.")
 
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Replace the config of an existing run atomically (`gmhf train --resume --steps` extends a run)."""
+        write_atomic(self.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
     def read_config(self) -> dict[str, Any]:
         """The run's config as written by `create`."""
         if not self.config.exists():

@@ -275,9 +275,15 @@ def check_prior_between(checker: Checker, item: Located, spec: CheckedSpec, clai
     if not low < high:
         checker.error(item, stmt.low, f"empty interval: {low:g} and {high:g} needs the first below the second")
         return
+    mu, sigma = between_normal(low, high, percent)
+    if not math.isfinite(sigma):
+        checker.error(item, stmt.percent, f"{percent:g}% is too small a share: the normal it implies is wider "
+                      "than float64 can hold", hint="a belief this vague is no belief; drop the statement")
+        return
     plan = _prior_target(checker, item, spec, claims, priors)
     if plan is not None:
-        plan.dist = ("normal", between_normal(low, high, percent))
+        plan.dist = ("normal", (mu, sigma))
+
         plan.mode = plan.mode if plan.mode in ("interval", "levels") else "prior"
 
 
@@ -296,6 +302,8 @@ def check_expect(checker: Checker, item: Located, spec: CheckedSpec, claims: Cla
 def between_normal(low: float, high: float, percent: float) -> tuple[float, float]:
     """The normal with `percent`% of its mass on [low, high], centred on it: (mu, sigma)."""
     z = statistics.NormalDist().inv_cdf(0.5 + percent / 200)
+    if z <= 0.0:  # 0.5 + percent/200 rounded to 0.5: the first-order series is exact at this size
+        z = percent / 200 * math.sqrt(2 * math.pi)
     return (low + high) / 2, (high - low) / (2 * z)
 
 

@@ -1,0 +1,108 @@
+"""Issue 13, items 8–11: the Python API and the messages answer bad input clearly (each test failed before its fix)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import gmhf
+from gmhf.api import check_text, read_spec
+from gmhf.core.trainer import TrainConfig
+from gmhf.dsl.errors import SpecError
+from gmhf.errors import GmhfError, UsageError
+from gmhf.runner import resume_training, run_seeds, start_training
+
+ROOT = Path(__file__).resolve().parent.parent
+SINE = "domain sinusoid\nshift amplitude in 2 .. 4\n"
+
+
+# ---------------------------------------------------------------- item 8: `with 1e-300%`
+def test_a_vanishing_between_percentage_is_a_wide_normal_not_a_zero_division() -> None:
+    """0.5 + 1e-300/200 rounds to 0.5; the series gives the z the percentage means."""
+    checked = check_text("domain sinusoid\nprior amplitude between 2 and 3 with 1e-300%\n")
+    mu, sigma = checked.factors["amplitude"].dist[1]
+    assert mu == 2.5 and sigma > 1e299
+
+
+def test_a_between_percentage_below_float64_is_a_spec_error() -> None:
+    """1e-320% implies a normal wider than float64 holds: an error at the percentage."""
+    with pytest.raises(SpecError, match="too small a share"):
+        check_text("domain sinusoid\nprior amplitude between 2 and 3 with 1e-320%\n")
+
+
+# ---------------------------------------------------------------- item 10: load's argument
+@pytest.mark.parametrize(("value", "shown"), [(None, "NoneType"), (3, "int"), (3.5, "float")])
+def test_load_refuses_a_value_that_is_neither_text_nor_path(value: object, shown: str) -> None:
+    """`path_or_text` of another type is a UsageError naming the type, not a raw TypeError."""
+    with pytest.raises(UsageError, match=f"must be a str, bytes or os.PathLike, got {shown}"):
+        gmhf.load(value)  # type: ignore[arg-type]
+
+
+def test_load_reads_utf8_bytes_as_spec_text_and_refuses_other_bytes() -> None:
+    """Bytes are spec text in UTF-8."""
+    assert gmhf.load(SINE.encode()).checked.domain == "sinusoid"
+    with pytest.raises(UsageError, match="UTF-8"):
+        gmhf.load(b"domain sinusoid\n# caf\xe9\n")
+
+
+@pytest.mark.parametrize("path", [Path("examples"), "examples/specs"])
+def test_load_of_a_directory_says_it_is_a_directory(path: str | Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory is not "missing"."""
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(UsageError, match="names a directory, not a spec file"):
+        gmhf.load(path)
+
+
+def test_one_line_text_equal_to_a_file_name_is_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A str with whitespace (every statement has one) is spec text even where a file of that name exists."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "domain sinusoid").write_text("domain duffing\n", encoding="utf-8")
+    assert gmhf.load("domain sinusoid").checked.domain == "sinusoid"
+    (tmp_path / "myspec").write_text(SINE, encoding="utf-8")
+    assert read_spec("myspec")[2] == Path("myspec")  # no whitespace: a file
+    with pytest.raises(UsageError, match="does not exist"):
+        gmhf.load("missing")
+
+
+def test_scoring_refuses_a_theta_of_another_domain() -> None:
+    """A Duffing θ against a sinusoid spec is refused, not scored −inf silently."""
+    sine = gmhf.load(SINE)
+    theta = gmhf.load("domain duffing").sample(3, seed=0)
+    for method in (sine.log_prob, sine.accepts):
+        with pytest.raises(UsageError, match="has the factors .*'delta'.* but this spec's domain 'sinusoid'"):
+            method(theta)
+
+
+def test_scoring_a_dict_missing_a_factor_names_it() -> None:
+    """A dict without some factor is a UsageError naming it, not a bare KeyError."""
+    sine = gmhf.load(SINE)
+    with pytest.raises(UsageError, match="lacks the factor\\(s\\) 'phase', 'frequency', 'noise'"):
+        sine.log_prob({"amplitude": torch.tensor([3.0])})
+
+
+@pytest.mark.parametrize("seed", [1.5, "3", True])
+def test_sampling_refuses_a_seed_that_is_not_an_int(seed: object) -> None:
+    """The seed goes through `random_stream`: a clear UsageError."""
+    with pytest.raises(UsageError, match="`seed` must be an int"):
+        gmhf.load(SINE).sample(2, seed=seed)  # type: ignore[arg-type]
+
+
+def test_a_run_seed_beyond_64_bits_is_a_seed() -> None:
+    """`run_seeds` reads any int modulo 2^64 (torch's own rule for negatives), not an OverflowError."""
+    assert run_seeds(2**70 + 5) == run_seeds(5)
+    assert run_seeds(-1) == run_seeds(2**64 - 1)
+
+
+# ---------------------------------------------------------------- item 11: resume after the spec is deleted
+def test_resume_after_the_spec_file_was_deleted_says_so(tmp_path: Path) -> None:
+    """The message names the spec file and says to restore it."""
+    spec = tmp_path / "wave.guide"
+    spec.write_text(SINE, encoding="utf-8")
+    config = TrainConfig(spec=str(spec), steps=2, meta_batch=2, pool_size=8, eval_tasks=4, hidden=(8,))
+    start_training(config, tmp_path / "run").trainer.run()
+    os.remove(spec)
+    with pytest.raises(GmhfError, match=f"the run's spec file '{spec}' is gone; restore it to resume"):
+        resume_training(tmp_path / "run")

@@ -1,0 +1,135 @@
+"""Issue 13's new commands and CLI fixes: `domains`, `view`, `train --resume --steps`, `explain` extras."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gmhf.cli import cli
+from gmhf.core.trainer import TrainConfig
+from gmhf.errors import UsageError
+from gmhf.runner import resume_training, start_training
+
+SPEC = "examples/specs/sinusoid.guide"
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args))
+
+
+def final_model(run: Path) -> dict[str, torch.Tensor]:
+    last = max((run / "checkpoints").glob("step-*.pt"))
+    state: dict[str, torch.Tensor] = torch.load(last, weights_only=True)["model"]
+    return state
+
+
+# -- gmhf domains -------------------------------------------------------------------------------
+
+
+def test_domains_lists_every_installed_domain() -> None:
+    done = invoke("domains", "--json")
+    assert done.exit_code == 0, done.output
+    rows = {row["name"]: row for row in json.loads(done.output)["domains"]}
+    assert rows["sinusoid"]["factors"] == 4 and rows["sinusoid"]["truth"] is True
+    assert rows["duffing"]["factors"] == 7 and rows["duffing"]["description"]
+    text = invoke("domains")
+    assert "sinusoid: 4 factors, benchmark truth" in text.output
+
+
+def test_domains_name_shows_factors_observables_and_truth() -> None:
+    done = invoke("domains", "duffing", "--json")
+    assert done.exit_code == 0, done.output
+    info = json.loads(done.output)
+    omega = next(f for f in info["factors"] if f["name"] == "omega")
+    assert omega["kind"] == "real" and omega["bounds"] == "(0, 3]" and omega["source"] == "uniform(0.9, 1.1)"
+    assert omega["unit"] and omega["description"] == "forcing frequency"
+    assert {o["name"] for o in info["observables"]} >= {"x", "v", "amplitude"}
+    assert info["truth"].lstrip().startswith("#") and "domain duffing" in info["truth"]
+    text = invoke("domains", "sinusoid").output
+    assert "amplitude (real) [0, 10]" in text and "benchmark truth:" in text and "observables:" in text
+
+
+def test_an_unknown_domain_exits_2_with_did_you_mean() -> None:
+    done = subprocess.run([sys.executable, "-m", "gmhf", "domains", "dufing"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "did you mean `duffing`" in done.stderr.lower() and "Traceback" not in done.stderr
+
+
+def test_domains_imports_no_torch() -> None:
+    code = ("import sys; from gmhf.cli import main\n"
+            "try:\n    main(['domains', 'duffing', '--json'])\nexcept SystemExit: pass\n"
+            "sys.stderr.write('TORCH' if 'torch' in sys.modules else 'CLEAN')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr.endswith("CLEAN"), done.stderr
+
+
+# -- gmhf view ----------------------------------------------------------------------------------
+
+
+def test_view_writes_one_png_per_environment(tmp_path: Path) -> None:
+    done = invoke("view", SPEC, "-n", "3", "--out", str(tmp_path / "v"), "--seed", "1", "--json")
+    assert done.exit_code == 0, done.output
+    views = json.loads(done.output)["views"]
+    assert len(views) == 3 and set(views[0]["theta"]) == {"amplitude", "phase", "frequency", "noise"}
+    for item in views:
+        assert Path(item["path"]).read_bytes().startswith(b"\x89PNG")
+    again = invoke("view", SPEC, "-n", "3", "--out", str(tmp_path / "w"), "--seed", "1", "--json")
+    assert [v["theta"] for v in json.loads(again.output)["views"]] == [v["theta"] for v in views]
+
+
+def test_view_defaults_to_views_spec_stem_and_prints_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = Path(SPEC).resolve()
+    monkeypatch.chdir(tmp_path)
+    done = invoke("view", str(spec), "-n", "2")
+    assert done.exit_code == 0, done.output
+    assert done.output.split() == [str(Path("views/sinusoid/sinusoid-0.png")), str(Path("views/sinusoid/sinusoid-1.png"))]
+    assert (tmp_path / "views" / "sinusoid" / "sinusoid-1.png").is_file()
+
+
+# -- gmhf train --resume --steps ----------------------------------------------------------------
+
+
+def small(**changes: Any) -> TrainConfig:
+    settings: dict[str, Any] = dict(spec=SPEC, steps=10, meta_batch=4, pool_size=32, refresh_every=7,
+                                    checkpoint_every=10, eval_tasks=16, hidden=(16,))
+    return TrainConfig(**{**settings, **changes})
+
+
+def test_extending_a_finished_run_equals_a_straight_run(tmp_path: Path) -> None:
+    start_training(small(), tmp_path / "straight").trainer.run()
+    start_training(small(steps=6), tmp_path / "short").trainer.run()
+    digests = json.loads((tmp_path / "short" / "config.json").read_text())["specs"]
+    result = resume_training(tmp_path / "short", steps=10).trainer.run()
+    assert result.step == 10
+    saved = json.loads((tmp_path / "short" / "config.json").read_text())
+    assert saved["gmhf_config"]["steps"] == 10 and saved["specs"] == digests
+    for name, value in final_model(tmp_path / "straight").items():
+        assert torch.equal(value, final_model(tmp_path / "short")[name]), name
+    lines = [json.loads(line) for line in (tmp_path / "short" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "deployment" in line] == [6, 10]  # the intermediate line stays
+    assert resume_training(tmp_path / "short").trainer.run().step == 10  # finished again: nothing to do
+
+
+def test_resume_steps_must_extend_the_run(tmp_path: Path) -> None:
+    start_training(small(steps=4), tmp_path / "run").trainer.run()
+    with pytest.raises(UsageError, match="does not extend"):
+        resume_training(tmp_path / "run", steps=4)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["gmhf_config"]["steps"] == 4
+
+
+def test_train_resume_steps_on_the_command_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = ["--meta-batch", "2", "--pool-size", "16", "--hidden", "8", "--learner", "reptile", "--json"]
+    assert invoke("train", SPEC, "--run", str(run), "--steps", "3", *args).exit_code == 0
+    done = invoke("train", "--resume", "--run", str(run), "--steps", "5", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["step"] == 5
+    refused = invoke("train", "--resume", "--run", str(run), "--steps", "5", "--meta-batch", "3")
+    assert "drop --meta-batch" in str(refused.exception)
