@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingRun", "build_generator", "build_learner", "build_trainer", "evaluation_tasks",
            "inner_loop_options", "learner_class", "load_truth", "resume_training", "run_seeds", "spec_digests",
-           "start_training", "training"]
+           "spec_present", "start_training", "training"]
 
 
 @dataclass
@@ -152,6 +152,7 @@ def resume_training(run_dir: str | os.PathLike[str], *,
         config = TrainConfig.model_validate(saved.get("gmhf_config"))
     except ValidationError as error:
         raise GmhfError(f"{directory.config} is damaged or from another gmhf version: {error}") from None
+    spec_present(config.spec, directory.path)
     try:
         guidance = load(config.spec)
     except UsageError as error:
@@ -179,11 +180,26 @@ def resume_training(run_dir: str | os.PathLike[str], *,
     return TrainingRun(trainer, truth_name)
 
 
+def spec_present(spec: str, run_dir: os.PathLike[str]) -> None:
+    """Refuse to resume the run in `run_dir` when the spec file it was started from is gone."""
+    from gmhf.api import spec_file
+
+    file = spec_file(spec)
+    if file is not None and not file.exists():
+        raise GmhfError(f"the run's spec file {str(file)!r} is gone; restore it to resume the run in {run_dir}.")
+
+
 def run_seeds(seed: int) -> dict[str, int]:
-    """The run's independent streams, all from its one seed (model, pool and evaluation as before)."""
+    """The run's independent streams, all from its one seed (model, pool and evaluation as before).
+
+    Any int is a seed: torch takes 64 bits, so it is read modulo 2^64 (which is what torch already
+    does with a negative one).
+    """
     import torch
 
-    stream = torch.Generator().manual_seed(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"`seed` must be an int, got {seed!r}.")
+    stream = torch.Generator().manual_seed(seed % 2**64)
     model, pool, evaluation = (int(s) for s in torch.randint(0, 2**62, (3,), generator=stream))
     twin = int(torch.randint(0, 2**62, (), generator=stream))
     return {"model": model, "pool": pool, "eval": evaluation, "twin": twin}
