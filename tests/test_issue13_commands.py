@@ -133,3 +133,68 @@ def test_train_resume_steps_on_the_command_line(tmp_path: Path) -> None:
     assert json.loads(done.output)["step"] == 5
     refused = invoke("train", "--resume", "--run", str(run), "--steps", "5", "--meta-batch", "3")
     assert "drop --meta-batch" in str(refused.exception)
+
+
+# -- gmhf explain: effective marginals, prefer effects, expect rejections, comparisons ----------
+
+RARE_SPEC = """domain sinusoid
+shift amplitude in 0 .. 10
+require amplitude * frequency > 11.5
+prefer phase < 1 weight 2
+"""
+
+
+def test_explain_json_keeps_its_keys_and_adds_the_effects(tmp_path: Path) -> None:
+    spec = tmp_path / "rare.guide"
+    spec.write_text(RARE_SPEC)
+    done = invoke("explain", str(spec), "--json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    assert {"domain", "trust", "factors", "joint", "truncate", "prefer", "expect", "acceptance_rate"} <= set(data)
+    amplitude = next(f for f in data["effective"] if f["factor"] == "amplitude")
+    assert 9.5 < amplitude["q05"] < amplitude["q50"] < amplitude["q95"] <= 10  # the require, in effect
+    assert len(amplitude["histogram"]) == 20 and sum(amplitude["histogram"]) == 4000
+    assert len(amplitude["sparkline"]) == 20
+    (prefer,) = data["prefer_effect"]
+    assert prefer["where"].endswith(":4") and prefer["holds_before"] < 0.15 < 0.6 < prefer["holds_after"]
+    assert any("accepts only" in w and ":3" in w for w in data["warnings"])
+    assert "expect_rejection" not in data
+
+
+def test_explain_text_shows_quantiles_histograms_and_warnings(tmp_path: Path) -> None:
+    spec = tmp_path / "rare.guide"
+    spec.write_text(RARE_SPEC)
+    done = subprocess.run([sys.executable, "-m", "gmhf", "explain", str(spec)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Effective marginals" in done.stdout and "holds in" in done.stdout
+    assert "warning:" in done.stderr and "accepts only" in done.stderr
+
+
+def test_explain_data_reports_each_expects_rejection_rate(tmp_path: Path) -> None:
+    spec = tmp_path / "tight.guide"
+    spec.write_text("domain sinusoid\nshift amplitude in 1 .. 3\nexpect max(abs(y)) < 2\n")
+    plain = json.loads(invoke("explain", str(spec), "--json").output)
+    assert "expect_rejection" not in plain
+    done = invoke("explain", str(spec), "--json", "--data")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)["expect_rejection"]
+    (row,) = report["expect"]
+    assert report["generated"] == 256 and 0.2 < row["rejection_rate"] < 0.8
+
+
+def test_explain_compares_two_specs_with_their_overlap() -> None:
+    done = invoke("explain", "examples/specs/duffing.guide", "examples/specs/duffing_vague.guide", "--json")
+    assert done.exit_code == 0, done.output
+    rows = {row["factor"]: row for row in json.loads(done.output)["compare"]}
+    assert rows["delta"]["overlap"] == pytest.approx(1.0) and rows["delta"]["interval_overlap"] == 1.0
+    assert rows["gamma"]["overlap"] < 0.5 and rows["beta"]["interval_overlap"] < 0.5
+    other = invoke("explain", SPEC, "examples/specs/duffing.guide")
+    assert other.exit_code != 0 and "different domains" in str(other.exception)
+
+
+def test_explain_domain_option_serves_a_spec_without_a_domain_line(tmp_path: Path) -> None:
+    spec = tmp_path / "bare.guide"
+    spec.write_text("shift amplitude in 1 .. 2\n")
+    done = invoke("explain", str(spec), "--domain", "sinusoid", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["domain"] == "sinusoid"

@@ -23,7 +23,7 @@ from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
 COMMANDS: dict[str, str] = {
     "check": "gmhf.cli.spec:check",
     "domains": "gmhf.cli.domains:domains",
-    "explain": "gmhf.cli.spec:explain",
+    "explain": "gmhf.cli.explain:explain",
     "fmt": "gmhf.cli.spec:fmt",
     "plugins": "gmhf.cli.spec:plugins",
     "run": "gmhf.cli.run:run",

@@ -1,7 +1,7 @@
-"""`gmhf check`, `fmt`, `explain`, `sample`, `plugins`: the commands that read specs and report on them.
+"""`gmhf check`, `fmt`, `sample`, `plugins`: the commands that read specs and report on them.
 
-`check` and `fmt` import no torch (a test pins this); `explain` and `sample` import it inside their
-bodies, after setting the thread count.
+`check` and `fmt` import no torch (a test pins this); `sample` imports it inside its body, after
+setting the thread count. `explain` has its own module (`gmhf.cli.explain`).
 """
 
 from __future__ import annotations
@@ -106,31 +106,6 @@ def fmt(specs: tuple[str, ...], check_only: bool, diff: bool) -> None:
                 write_atomic(name, formatted)
                 click.echo(f"reformatted {name}", err=True)
     sys.exit(ExitCode.FINDINGS if broken or (changed and check_only) else ExitCode.OK)
-
-
-@click.command(epilog=EPILOG)
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the explanation as one JSON document.")
-def explain(spec: str, as_json: bool) -> None:
-    """Show, per factor, the source distribution next to the believed target.
-
-    Also lists which statements touched each factor, which factors the steering agent will refine
-    (shifted or given a prior), the joint constraints with their acceptance rates, and the trust.
-
-    \b
-    Example:
-      gmhf explain examples/specs/sinusoid.guide
-    """
-    set_torch_threads()
-    import gmhf
-
-    data = gmhf.load(Path(spec)).explain()
-    if as_json:
-        echo_json(data)
-        return
-    from gmhf.render import explain_tables
-
-    explain_tables(data, spec)
 
 
 @click.command(epilog=EPILOG)
