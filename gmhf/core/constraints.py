@@ -19,6 +19,8 @@ from torch import Tensor
 
 from gmhf.core.expression_compiler import compile_condition
 from gmhf.dsl import ast
+from gmhf.dsl.expressions import ExprContext
+from gmhf.dsl.intervals import Truth
 
 if TYPE_CHECKING:
     from gmhf.core.factors import FactorSpace
@@ -56,6 +58,12 @@ class CompileContext:
     def condition(self, expr: ast.Expr) -> Callable[[dict[str, Tensor]], Tensor]:
         """Compile a checked condition to a batched function of named columns."""
         return compile_condition(expr, self.spec.space, self.registry)
+
+    def certain(self, expr: ast.Expr) -> bool | None:
+        """True (False) when interval arithmetic proves `expr` holds for every (no) θ in the supports."""
+        supports = {name: plan.support for name, plan in self.spec.factors.items()}
+        truth = ExprContext(self.spec.space, self.registry, "", "prefer", supports=supports).truth(expr)
+        return None if truth is Truth.MAYBE else truth is Truth.TRUE
 
 
 class Constraint(torch.nn.Module):
@@ -233,30 +241,39 @@ class Truncate(Require):
 
 
 class Prefer(Constraint):
-    """`prefer E weight w`: soft; density times exp(w) where E holds."""
+    """`prefer E weight w`: soft; density times exp(w) where E holds.
+
+    `always` is what interval arithmetic proves about E over the factor supports (True: E holds
+    for every θ, False: for none, None: unknown); it tightens the sampler's ceiling, so a negative
+    weight on a certain condition accepts every draw instead of almost none.
+    """
 
     keyword = "prefer"
     role = "soft"
     condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, weight: float, *,
-                 where: str = "", factors: tuple[str, ...] = ()) -> None:
+                 always: bool | None = None, where: str = "", factors: tuple[str, ...] = ()) -> None:
         super().__init__(where=where, factors=factors)
         self.condition = condition
         self.space = space
         self.lookup = tuple((name, space.index(name)) for name in factors)
         self.weight = float(weight)
+        self.always = always
 
     @classmethod
     def from_statement(cls, located: Located, context: CompileContext) -> Constraint:
         stmt = located.statement
         return cls(context.condition(stmt.expr), context.space, stmt.weight,  # type: ignore[union-attr]
+                   always=context.certain(stmt.expr),  # type: ignore[union-attr]
                    where=located.where, factors=_factors_in(stmt.expr, context.space))  # type: ignore[union-attr]
 
     def log_weight(self, theta: Tensor) -> Tensor:
         return self.condition(_columns(theta, self.lookup)).to(theta.dtype) * self.weight
 
     def max_log_weight(self) -> float:
+        if self.always is not None:  # E is constant: its weight is exactly w or exactly 0
+            return self.weight if self.always else 0.0
         return max(self.weight, 0.0)
 
 

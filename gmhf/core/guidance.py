@@ -2,10 +2,12 @@
 
 Sampling draws every factor from its marginal at once (inverse CDF, so truncation is free), then
 applies the joint `require`s and plugin constraints by rejection and the `prefer` weights by
-acceptance with probability exp(w·[E] − max(w, 0)): an exact sampler of the density
+acceptance with probability exp(w·[E] − ceiling), ceiling = max(w, 0) unless E is provably always
+or never true: an exact sampler of the density
 q_H(θ) ∝ Π_f q_f(θ_f) · Π_require [θ ok] · Π_prefer exp(w·[E(θ)]). The joint acceptance rate is
 measured on a fixed-seed probe of 10,000 draws at compile time, which also reports a `require`
-that no draw satisfies and estimates the normaliser used by `log_prob`.
+that no draw satisfies and estimates the normaliser used by `log_prob` (by log-sum-exp: weights
+are never exponentiated on their own).
 """
 
 from __future__ import annotations
@@ -42,19 +44,42 @@ def marginal(plan: FactorPlan, registry: Registry) -> D.Distribution1D:
     if factor.kind == "categorical":  # the factory gets the weights in level order
         built: D.Distribution1D = registry.distributions[name].build(args)
         return built
-    if plan.levels is not None:  # integer factor restricted to listed values
-        values = torch.tensor(plan.levels, dtype=D.DTYPE)
+    if plan.levels is not None:  # integer factor restricted to listed values, within any `require` bounds
+        values = torch.tensor([v for v in plan.levels if plan.low <= v <= plan.high], dtype=D.DTYPE)
         if plan.mode == "levels" and name == "uniform" and plan.dist == (factor.source.name, factor.source.args):
-            weights = torch.ones_like(values)
-        else:
-            weights = registry.distributions[name].build(args).log_prob(values).exp()
-        return D.Choice(values, weights)
+            return integer_choice(values, torch.zeros_like(values), "the listed values")
+        return integer_choice(values, registry.distributions[name].build(args).log_prob(values), "the listed values")
     base = registry.distributions[name].build(args)
     if plan.offset != 0.0 or plan.scale != 1.0:
         base = D.Affine(base, plan.offset, plan.scale)
     if factor.kind == "integer":
-        return D.discretize(base, math.ceil(plan.low), math.floor(plan.high))
+        return discretize_log(base, math.ceil(plan.low), math.floor(plan.high))
     return D.truncate(base, plan.low, plan.high)
+
+
+def discretize_log(base: D.Distribution1D, low: int, high: int) -> D.Choice:
+    """An integer factor's distribution: P(k) ∝ density of `base` at k, for k in [low, high].
+
+    The weights are formed in log space (log density minus its maximum), so a prior so narrow that
+    every density underflows (`normal(5.5, 0.01)`) still gives the integers their true ratios.
+    """
+    values = torch.arange(low, high + 1, dtype=D.DTYPE)
+    if isinstance(base, D.Uniform):
+        log_w = torch.zeros_like(values).masked_fill((values < base.low) | (values > base.high), -math.inf)
+    else:
+        log_w = base.log_prob(values)
+    return integer_choice(values, log_w, f"[{low}, {high}]")
+
+
+def integer_choice(values: Tensor, log_weights: Tensor, where: str) -> D.Choice:
+    """`Choice` over `values` with unnormalised `log_weights`; the values with weight 0 are dropped."""
+    log_weights = log_weights.to(D.DTYPE).nan_to_num(nan=-math.inf)
+    top = float(log_weights.max()) if len(values) else -math.inf
+    if top == -math.inf:
+        raise D.EmptyTruncation(f"no integer in {where} has positive probability")
+    weights = (log_weights - top).exp()
+    keep = weights > 0
+    return D.Choice(values[keep], weights[keep])
 
 
 class Guidance(torch.nn.Module):
@@ -127,16 +152,19 @@ class Guidance(torch.nn.Module):
             out[:, i] = self.marginals[names[i]].sample(n, generator)
         return out
 
+    def _log_weight(self, theta: Tensor) -> tuple[Tensor, float]:
+        """The soft constraints' summed log-weight `[n]` and its ceiling (an upper bound of it)."""
+        log_w = torch.zeros(theta.shape[0], dtype=theta.dtype)
+        for constraint in self._soft:
+            log_w = log_w + constraint.log_weight(theta)
+        return log_w, sum((c.max_log_weight() for c in self._soft), 0.0)
+
     def _keep(self, theta: Tensor, generator: torch.Generator) -> Tensor:
         keep = torch.ones(theta.shape[0], dtype=torch.bool)
         for constraint in self._joint:
             keep &= constraint.accepts(theta)
-        if self._soft:
-            log_w = torch.zeros(theta.shape[0], dtype=theta.dtype)
-            ceiling = 0.0
-            for constraint in self._soft:
-                log_w = log_w + constraint.log_weight(theta)
-                ceiling += constraint.max_log_weight()
+        if self._soft:  # accept with probability exp(log_w − ceiling), compared in log space
+            log_w, ceiling = self._log_weight(theta)
             keep &= torch.rand(theta.shape[0], generator=generator, dtype=theta.dtype).log() < log_w - ceiling
         return keep
 
@@ -155,17 +183,16 @@ class Guidance(torch.nn.Module):
         if problems:
             diagnostics = [self._diagnostic(where) for where in problems]
             raise SpecError(diagnostics, self.checked.sources)
-        weight = torch.zeros(PROBE_SAMPLES, dtype=theta.dtype)
-        for constraint in self._soft:
-            weight = weight + constraint.log_weight(theta)
-        ceiling = sum(c.max_log_weight() for c in self._soft)
-        accepted_mass = (weight - ceiling).exp().masked_fill(~ok, 0.0)
-        self._rate = max(float(accepted_mass.mean()), 1.0 / PROBE_SAMPLES)
         if not bool(ok.any()):
             raise SpecError([Diagnostic.at(self.checked.statements[0].path, None,
                                            "no sampled environment satisfies all `require`s together")],
                             self.checked.sources)
-        self._log_z = math.log(float((weight.masked_fill(~ok, -math.inf)).exp().mean()))
+        # Log space throughout: a weight of ±700 is e^±700, and a sum of 10,000 of them overflows.
+        log_w, ceiling = self._log_weight(theta)
+        log_w = log_w.masked_fill(~ok, -math.inf)
+        log_mean = float(torch.logsumexp(log_w, 0)) - math.log(PROBE_SAMPLES)
+        self._rate = max(math.exp(min(log_mean - ceiling, 0.0)), 1.0 / PROBE_SAMPLES)
+        self._log_z = log_mean
 
     def _marginal(self, plan: FactorPlan, registry: Registry) -> D.Distribution1D:
         try:
@@ -192,7 +219,8 @@ class Guidance(torch.nn.Module):
 
         Args:
             n: how many environments.
-            seed: makes the draw reproducible (ignored when `generator` is given).
+            seed: makes the draw reproducible (ignored when `generator` is given); any int, negative or
+                beyond 64 bits too, and distinct seeds give distinct streams (`random_stream`).
             generator: an explicit torch.Generator to draw from.
 
         Returns:
@@ -321,7 +349,7 @@ def _describe(plan: FactorPlan) -> str:
     elif plan.mode == "scale":
         text = f"source * {plan.scale:g}"
     elif plan.levels is not None:
-        text = "one of " + ", ".join(f"{v:g}" for v in plan.levels)
+        text = "one of " + ", ".join(f"{v:g}" for v in plan.levels if plan.low <= v <= plan.high)
     else:
         text = f"{name}(" + ", ".join(f"{a:.4g}" for a in args) + ")"
     truncated = any(isinstance(loc.statement, ast.Require) for loc in plan.touched_by)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 from gmhf.errors import UsageError
 
-__all__ = ["random_stream", "spawn_seed"]
+__all__ = ["random_stream", "spawn_seed", "torch_seed"]
 
 
 def random_stream(seed: int | None = None) -> torch.Generator:
     """A generator seeded with `seed`, or from the operating system's entropy when None.
 
+    Any int is a seed, negative and beyond 64 bits included: it is hashed (`torch_seed`) to the
+    63-bit seed torch takes, so seeds that agree modulo 2^32 or 2^64 still give distinct streams.
     Seeding from entropy (`Generator.seed`) leaves torch's global stream untouched, so a user's own
     `torch.manual_seed` sequence stays reproducible around an unseeded gmhf call.
     """
@@ -21,7 +25,13 @@ def random_stream(seed: int | None = None) -> torch.Generator:
         return generator
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UsageError(f"`seed` must be an int or None, got {seed!r}.")
-    return generator.manual_seed(seed)
+    return generator.manual_seed(torch_seed(seed))
+
+
+def torch_seed(seed: int) -> int:
+    """The 63-bit torch seed of an arbitrary int: the first 8 bytes of SHA-256 of its two's-complement bytes."""
+    data = seed.to_bytes(seed.bit_length() // 8 + 1, "little", signed=True)
+    return int.from_bytes(hashlib.sha256(b"gmhf-seed:" + data).digest()[:8], "little") & (2**63 - 1)
 
 
 def spawn_seed(generator: torch.Generator) -> int:

@@ -195,6 +195,11 @@ class _SpecChecker(Checker):
             self.error(item, item.statement, f"`require` leaves no value of `{name}`: its support "
                        f"[{plan.low:g}, {plan.high:g}] does not meet [{low:g}, {high:g}]")
             return True
+        if plan.levels is not None and not any(new_low <= v <= new_high for v in plan.levels):
+            listed = ", ".join(f"{v:g}" for v in plan.levels)
+            self.error(item, item.statement, f"`require` leaves none of the listed values of `{name}`: "
+                       f"[{listed}] does not meet [{new_low:g}, {new_high:g}]")
+            return True
         plan.low, plan.high = new_low, new_high
         plan.touched_by.append(item)
         spec.truncating.append(item)

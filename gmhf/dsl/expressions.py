@@ -51,7 +51,9 @@ class ExprContext:
             return self._expect_num(expr.operand)
         if isinstance(expr, ast.Binary):
             left, right = self._expect_num(expr.left), self._expect_num(expr.right)
-            return "num" if "?" not in (left, right) else "?"
+            if "?" in (left, right):
+                return "?"
+            return self._check_power(expr) if expr.op == "^" else "num"
         if isinstance(expr, ast.Not):
             return self._expect_bool(expr.operand)
         if isinstance(expr, ast.BoolOp):
@@ -69,6 +71,14 @@ class ExprContext:
             self.error(expr, "a condition cannot be used as a number")
             return "?"
         return kind
+
+    def _check_power(self, expr: ast.Binary) -> str:
+        base, exponent = _const_value(expr.left), _const_value(expr.right)
+        if base is not None and exponent is not None and base < 0 and not exponent.is_integer():
+            self.error(expr, f"a negative base to a non-integer power has no real value: ({base:g})^{exponent:g}",
+                       hint="use an integer exponent, or a base that is not negative")
+            return "?"
+        return "num"
 
     def _expect_bool(self, expr: ast.Expr) -> str:
         kind = self.check(expr)
@@ -282,9 +292,10 @@ def _const_value(expr: ast.Expr) -> float | None:
         left, right = _const_value(expr.left), _const_value(expr.right)
         if left is None or right is None:
             return None
-        try:
-            return {"+": left + right, "-": left - right, "*": left * right,
-                    "/": left / right if right else math.nan, "^": left ** right if left >= 0 else math.nan}[expr.op]
-        except (OverflowError, ZeroDivisionError):
-            return None
+        if expr.op == "^":  # exact for a negative base and an integer exponent; None where not real
+            return intervals.power_value(left, right)
+        if expr.op == "/":
+            return left / right if right else None
+        value = {"+": left + right, "-": left - right, "*": left * right}[expr.op]
+        return None if math.isnan(value) else value
     return None

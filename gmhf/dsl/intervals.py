@@ -11,7 +11,7 @@ import enum
 import math
 from collections.abc import Callable
 
-__all__ = ["ANY", "Interval", "Truth", "add", "compare", "div", "mul", "neg", "power", "sub"]
+__all__ = ["ANY", "Interval", "Truth", "add", "compare", "div", "mul", "neg", "power", "power_value", "sub"]
 
 Interval = tuple[float, float]
 ANY: Interval = (-math.inf, math.inf)
@@ -75,11 +75,8 @@ def div(a: Interval, b: Interval) -> Interval:
 def power(a: Interval, b: Interval) -> Interval:
     """a ^ b for a constant non-negative integer exponent; unknown otherwise."""
     if a[0] == a[1] and b[0] == b[1]:  # a constant: compute it
-        try:
-            value = float(a[0]) ** float(b[0])
-        except (ZeroDivisionError, OverflowError):
-            return ANY
-        return (value, value) if isinstance(value, float) and not math.isnan(value) else ANY
+        value = power_value(a[0], b[0])
+        return ANY if value is None else (value, value)
     if b[0] != b[1] or not float(b[0]).is_integer() or b[0] < 0:
         return ANY
     k = int(b[0])
@@ -87,6 +84,21 @@ def power(a: Interval, b: Interval) -> Interval:
     if k % 2 == 0 and a[0] <= 0 <= a[1]:
         return (0.0, max(ends))
     return _safe(ends)
+
+
+def power_value(base: float, exponent: float) -> float | None:
+    """`base ^ exponent` of two constants, or None where it has no real value (a negative base to a
+    non-integer power), is undefined (0 to a negative power) or overflows.
+
+    A negative base with an integer exponent is exact and keeps its sign: (-2)^2 = 4, (-2)^3 = -8.
+    """
+    if base < 0 and not float(exponent).is_integer():
+        return None
+    try:
+        value = float(base) ** float(exponent)
+    except (ZeroDivisionError, OverflowError):
+        return None
+    return None if math.isnan(value) else value
 
 
 def compare(op: str, a: Interval, b: Interval) -> Truth:

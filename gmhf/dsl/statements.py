@@ -16,8 +16,10 @@ from gmhf.dsl import ast
 from gmhf.dsl.errors import did_you_mean
 from gmhf.dsl.plan import CheckedSpec, Checker, FactorPlan, Located
 
-__all__ = ["RULES", "Claims", "Rule", "between_normal", "finalize"]
+__all__ = ["MAX_PREFER_WEIGHT", "RULES", "Claims", "Rule", "between_normal", "finalize"]
 
+#: The largest |weight| of a `prefer` (see `check_prefer`).
+MAX_PREFER_WEIGHT = 700.0
 #: Factor name -> the statement that claimed it (a shift or invariant) or gave its prior.
 Claims = dict[str, Located]
 #: A statement's rule: checks it and records its meaning in the spec's plan.
@@ -292,6 +294,18 @@ def check_require(checker: Checker, item: Located, spec: CheckedSpec, claims: Cl
 
 
 def check_prefer(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
+    """`prefer E weight w` needs a finite |w| <= `MAX_PREFER_WEIGHT` (700).
+
+    e^700 ≈ 1e304 is near the end of float64 (e^709.8 overflows). Odds that large are no longer a
+    preference, and a bigger weight means "always": say so with `require E`.
+    """
+    weight = item.statement.weight  # type: ignore[union-attr]
+    if not (math.isfinite(weight) and abs(weight) <= MAX_PREFER_WEIGHT):
+        checker.error(item, item.statement, f"`prefer` weight must be between -{MAX_PREFER_WEIGHT:g} and "
+                      f"{MAX_PREFER_WEIGHT:g}, got {weight:g}",
+                      hint="e^700 ≈ 1e304 already makes the condition all but certain; for a hard rule "
+                           "write `require` instead")
+        return
     spec.prefers.append(item)
 
 
