@@ -43,7 +43,9 @@ def read_spec(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, P
         raise UsageError(f"`path_or_text` names a directory, not a spec file: {str(file)!r}.")
     if not file.is_file():
         raise UsageError(f"`path_or_text` names no spec file: {str(file)!r} does not exist.")
-    return file.read_text(encoding="utf-8"), str(path_or_text), file
+    from gmhf.dsl.source import read_spec_file
+
+    return read_spec_file(file, shown=str(path_or_text)), str(path_or_text), file
 
 
 def spec_file(path_or_text: str | os.PathLike[str]) -> Path | None:

@@ -6,6 +6,7 @@ the web app can all use it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat
@@ -17,7 +18,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
 
     The data goes to a temporary file in the same folder, is flushed to disk, renamed over `path`
     (atomic on POSIX and Windows), and the folder is synced so the rename itself survives a power
-    cut. An existing file keeps its permission bits; a new one gets the usual `0o666 & ~umask`.
+    cut. An existing file keeps its permission bits (and its owner and group where
+    the caller may set them); a new one gets the usual `0o666 & ~umask`.
     A symbolic link is written through (its target is replaced), as editors do.
 
     Args:
@@ -31,9 +33,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     folder, name = os.path.split(target)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        before: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+        before = None
+    mode = stat.S_IMODE(before.st_mode) if before is not None else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -41,12 +44,20 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)  # mkstemp made it 0o600
+        if before is not None and hasattr(os, "chown") and (before.st_uid, before.st_gid) != _owner(tmp):
+            with contextlib.suppress(PermissionError):  # only root may give a file away; keep what we can
+                os.chown(tmp, before.st_uid, before.st_gid)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     _fsync_folder(folder)
+
+
+def _owner(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_uid, info.st_gid
 
 
 @functools.cache

@@ -16,6 +16,35 @@ from gmhf.console import progress_wanted
 from gmhf.errors import UsageError
 
 
+class FiniteFloat(click.ParamType):
+    """A float option that refuses NaN and infinities (click's `FloatRange` lets NaN through).
+
+    Args:
+        min: the smallest value allowed, if any.
+        min_open: whether `min` itself is refused (a learning rate must be > 0, not >= 0).
+    """
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, *, min_open: bool = False) -> None:
+        self.min, self.min_open = min, min_open
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """`value` as a finite float at or above `min`, else a click usage error naming the option."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        if self.min is not None and (number < self.min or (self.min_open and number == self.min)):
+            self.fail(f"{value!r} must be {'>' if self.min_open else '>='} {self.min:g}.", param, ctx)
+        return number
+
+    def __repr__(self) -> str:
+        return f"FiniteFloat(min={self.min!r}, min_open={self.min_open!r})"
+
+
 def set_torch_threads() -> None:
     """Use one torch thread unless `GMHF_THREADS` says otherwise.
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gmhf.core.guidance import Guidance
     from gmhf.core.sources import ThetaSource
 
-__all__ = ["Environments", "draw", "draw_from_spec"]
+__all__ = ["Environments", "check_expects", "draw", "draw_from_spec"]
 
 MAX_ROUNDS = 100
 #: Generated environments after which an `expect` that accepted none of them is given up on.
@@ -109,12 +109,38 @@ def draw(source: ThetaSource, generator: Generator, domain: Domain, n: int, *, r
         kept_data.append(_select(data, keep, shared))
         have += int(keep.sum())
     if have < n:
-        raise GmhfError(f"only {have} of {n} environments met the spec's `expect`s after {result.checked} "
-                        f"generated ({result.report()['rejected']}); relax them or the spec's shifts.")
+        counts = [f"the `expect` at {where} rejected {count:,}" for where, count in result.rejected.items()]
+        if result.diverged:
+            counts.append(f"{result.diverged:,} diverged")
+        raise GmhfError(f"only {have:,} of {n:,} environments met the spec's `expect`s after {result.checked:,} "
+                        f"generated ({'; '.join(counts) or 'none rejected'}); relax them or the spec's shifts.")
     values = torch.cat(kept_theta)[:n] if kept_theta else first.values
     result.theta = Theta(values, first.names, first.levels, first.integers)
     result.data = {k: v if k in shared else torch.cat([d[k] for d in kept_data])[:n]
                    for k, v in kept_data[0].items()} if kept_data else {}
+    return result
+
+
+def check_expects(guidance: Guidance, theta: Theta, *, seed: int | None = None,
+                  **simulate_options: Any) -> Environments:
+    """Generate data for the environments `theta` and count, per `expect`, those it would reject.
+
+    Nothing is replaced (see `draw_from_spec` for that): `gmhf sample` reports these counts beside
+    draws from the belief alone.
+    """
+    result = Environments(theta=theta, data={}, checked=len(theta.values),
+                          rejected={e.where: 0 for e in guidance.expects})
+    if not result.checked:
+        return result
+    result.data = SimulatorGenerator(guidance.domain, **simulate_options).generate(
+        theta.values, generator=random_stream(seed))
+    keep = result.data["ok"].clone()
+    result.diverged = int((~keep).sum())
+    observed = guidance.domain.observe(theta.values, result.data)
+    for expect in guidance.expects:
+        holds = expect.holds(theta.values, observed)
+        result.rejected[expect.where] += int((keep & ~holds).sum())
+        keep &= holds
     return result
 
 

@@ -46,6 +46,7 @@ def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, sour
     if checker.errors:
         raise SpecError(checker.diagnostics, checker.sources)
     assert result is not None
+    result.warnings = [d for d in checker.diagnostics if d.severity == "warning"]
     return result
 
 

@@ -30,7 +30,8 @@ class Diagnostic(BaseModel):
     end_line: int
     end_column: int
     message: str
-    severity: Literal["error", "note"] = "error"
+    #: "warning": a likely mistake that does not stop the spec (`CheckedSpec.warnings`).
+    severity: Literal["error", "warning", "note"] = "error"
     hint: str | None = None
     #: The statement keyword the finding is about, when there is one.
     statement: str | None = None
@@ -38,7 +39,7 @@ class Diagnostic(BaseModel):
     @classmethod
     def at(
         cls, path: str, span: Span | None, message: str, *, hint: str | None = None,
-        severity: Literal["error", "note"] = "error", statement: str | None = None,
+        severity: Literal["error", "warning", "note"] = "error", statement: str | None = None,
     ) -> Diagnostic:
         """Build a diagnostic at a node's span (line 1, column 1 when the node has none)."""
         if span is None:

@@ -81,6 +81,8 @@ class CheckedSpec:
     custom: list[Located]
     trust: float = 1.0
     sources: dict[str, str] = field(default_factory=dict)
+    #: Likely mistakes that do not stop the spec (severity "warning"); `gmhf check` prints them.
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 class Checker:
@@ -106,6 +108,11 @@ class Checker:
         keyword = getattr(located.statement, "keyword", None) if isinstance(located, Located) else None
         self.diagnostics.append(Diagnostic.at(path, getattr(node, "span", None), message, hint=hint,
                                               statement=keyword))
+
+    def warn(self, located: Located, node: Any, message: str, hint: str | None = None) -> None:
+        """Report a likely mistake at `node` that does not stop the spec."""
+        self.diagnostics.append(Diagnostic.at(located.path, getattr(node, "span", None), message, hint=hint,
+                                              severity="warning", statement=located.statement.keyword))
 
     def conflict(self, later: Located, node: Any, message: str, earlier: Located, note: str) -> None:
         """Report a clash at `later`, with a note pointing at the `earlier` statement it clashes with."""

@@ -11,10 +11,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gmhf.dsl import ast
 from gmhf.dsl.errors import did_you_mean
 from gmhf.dsl.plan import CheckedSpec, Checker, FactorPlan, Located
+
+if TYPE_CHECKING:
+    from gmhf.core.factors import Factor
 
 __all__ = ["MAX_PREFER_WEIGHT", "RULES", "Claims", "Rule", "between_normal", "finalize"]
 
@@ -141,6 +145,10 @@ def check_shift_by(checker: Checker, item: Located, spec: CheckedSpec, claims: C
     if plan is None:
         return
     amount = stmt.amount.value
+    if not math.isfinite(amount):
+        checker.error(item, stmt.amount, f"the amount must be a finite number, got {amount:g}",
+                      hint="a literal beyond ±1.8e308 does not fit a float64")
+        return
     if stmt.op == "*" and not amount > 0:
         checker.error(item, stmt.amount, f"a scale must be > 0, got {amount:g}")
         return
@@ -277,6 +285,8 @@ def check_prior_between(checker: Checker, item: Located, spec: CheckedSpec, clai
     if not low < high:
         checker.error(item, stmt.low, f"empty interval: {low:g} and {high:g} needs the first below the second")
         return
+    if factor is not None and not _between_within_bounds(checker, item, factor, low, high):
+        return
     mu, sigma = between_normal(low, high, percent)
     if not math.isfinite(sigma):
         checker.error(item, stmt.percent, f"{percent:g}% is too small a share: the normal it implies is wider "
@@ -285,8 +295,22 @@ def check_prior_between(checker: Checker, item: Located, spec: CheckedSpec, clai
     plan = _prior_target(checker, item, spec, claims, priors)
     if plan is not None:
         plan.dist = ("normal", (mu, sigma))
-
         plan.mode = plan.mode if plan.mode in ("interval", "levels") else "prior"
+
+
+def _between_within_bounds(checker: Checker, item: Located, factor: Factor, low: float, high: float) -> bool:
+    """A believed interval wholly outside the physical bounds is an error (often a units mistake);
+    one more than half outside is a warning. False after an error."""
+    inside = max(0.0, min(high, factor.high) - max(low, factor.low))
+    where = f"{low:g} .. {high:g} lies {{}} the physical bounds {factor.bounds_text()} of `{factor.name}`"
+    if inside == 0.0:
+        checker.error(item, item.statement, where.format("outside"),
+                      hint="check the units; a belief must overlap the values the factor can take")
+        return False
+    if inside < (high - low) / 2:
+        checker.warn(item, item.statement, where.format("mostly outside") + f" ({inside / (high - low):.0%} inside)",
+                     hint="the prior is truncated to the bounds, so its samples pile up at the bound")
+    return True
 
 
 def check_require(checker: Checker, item: Located, spec: CheckedSpec, claims: Claims, priors: Claims) -> None:
