@@ -119,7 +119,7 @@ def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
 
     directory = RunDirectory(run_dir)
     directory.check_new()  # before any work
-    guidance = load(config.spec)
+    guidance = load(config.spec, domain=config.domain)
     truth, truth_name = load_truth(config.truth, guidance)
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
@@ -154,7 +154,7 @@ def resume_training(run_dir: str | os.PathLike[str], *,
         raise GmhfError(f"{directory.config} is damaged or from another gmhf version: {error}") from None
     spec_present(config.spec, directory.path)
     try:
-        guidance = load(config.spec)
+        guidance = load(config.spec, domain=config.domain)
     except UsageError as error:
         raise GmhfError(f"the spec of the run in {directory.path} cannot be read ({error}); restore it to "
                         f"resume.") from None

@@ -47,10 +47,12 @@ def test_check_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """A missing argument or a missing file is a usage error, exit 2, no traceback."""
+    """A missing argument or a missing file is a usage error, exit 2, no traceback (for `check`, a missing
+    file is a finding, exit 1, so that the other files are still checked)."""
     code, _, err = run("sample", capsys=capsys)
     assert code == 2 and "Traceback" not in err
-    assert run("check", "no/such.guide", capsys=capsys)[0] == 2
+    assert run("sample", "no/such.guide", capsys=capsys)[0] == 2
+    assert run("check", "no/such.guide", capsys=capsys)[0] == 1
 
 
 def test_fmt_modes(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -198,3 +198,68 @@ def test_explain_domain_option_serves_a_spec_without_a_domain_line(tmp_path: Pat
     done = invoke("explain", str(spec), "--domain", "sinusoid", "--json")
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["domain"] == "sinusoid"
+
+
+# -- item 12: docs and CLI fixes ----------------------------------------------------------------
+
+
+def test_check_reports_a_missing_file_as_a_finding_and_checks_the_rest(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.guide"
+    broken.write_text("domain sinusoid\nsift noise in 0 .. 1\n")
+    args = [sys.executable, "-m", "gmhf", "check", SPEC, str(tmp_path / "missing.guide"), str(broken), str(tmp_path)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert f"{SPEC}: ok" in done.stdout
+    assert "missing.guide: error: no such file" in done.stderr and "unknown keyword `sift`" in done.stderr
+    assert "a directory, not a spec file" in done.stderr
+    report = json.loads(subprocess.run([*args, "--json"], capture_output=True, text=True).stdout)
+    assert [f["ok"] for f in report["files"]] == [True, False, False, False]
+    assert report["files"][1]["diagnostics"][0]["message"].startswith("no such file")
+
+
+def test_sample_says_how_many_environments_were_generated_to_keep_n(tmp_path: Path) -> None:
+    from gmhf.cli import COMMANDS, resolve
+
+    spec = tmp_path / "e.guide"
+    spec.write_text("domain sinusoid\nexpect max(abs(y)) < 3\n")
+    applying = ["--expect"] if any(p.name == "apply_expects" for p in resolve(COMMANDS["sample"]).params) else []
+    done = subprocess.run([sys.executable, "-m", "gmhf", "sample", str(spec), "-n", "5", "--seed", "0", *applying],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "environments were generated to keep 5" in done.stderr
+
+
+def test_domain_option_on_sample_and_train(tmp_path: Path) -> None:
+    spec = tmp_path / "bare.guide"
+    spec.write_text("shift amplitude in 1 .. 2\n")
+    sampled = invoke("sample", str(spec), "--domain", "sinusoid", "-n", "3", "--seed", "0", "--json")
+    assert sampled.exit_code == 0, sampled.output
+    assert all(1 <= row["amplitude"] <= 2 for row in json.loads(sampled.output)["samples"])
+    run = tmp_path / "run"
+    trained = invoke("train", str(spec), "--domain", "sinusoid", "--run", str(run), "--steps", "2", "--meta-batch",
+                     "2", "--pool-size", "16", "--hidden", "8", "--json")
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((run / "config.json").read_text())["gmhf_config"]["domain"] == "sinusoid"
+    resumed = invoke("train", "--resume", "--run", str(run), "--steps", "3", "--json")
+    assert resumed.exit_code == 0, resumed.output  # the saved domain serves the resumed run
+
+
+def test_resume_of_a_directory_without_a_run_exits_1(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "gmhf", "train", "--resume", "--run", str(tmp_path / "none")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "holds no run to resume" in done.stderr
+
+
+def test_use_accepts_dot_dot_and_absolute_paths_that_stay_inside_the_folder(tmp_path: Path) -> None:
+    import gmhf
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.guide").write_text("shift amplitude in 1 .. 2\n")
+    (tmp_path / "c.guide").write_text("shift noise in 0 .. 0.05\n")
+    main = tmp_path / "main.guide"
+    main.write_text(f'domain sinusoid\nuse "sub/../b.guide"\nuse "{tmp_path / "c.guide"}"\n')
+    assert gmhf.load(main).explain()["factors"][0]["target"] != "= source"
+    outside = tmp_path / "sub" / "out.guide"
+    outside.write_text('domain sinusoid\nuse "../b.guide"\n')
+    done = subprocess.run([sys.executable, "-m", "gmhf", "check", str(outside)], capture_output=True, text=True)
+    assert done.returncode == 1 and "reaches outside the spec's folder" in done.stderr
