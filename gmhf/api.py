@@ -12,7 +12,6 @@ from gmhf.errors import UsageError
 if TYPE_CHECKING:
     from gmhf.core.guidance import Guidance
     from gmhf.dsl.check import CheckedSpec
-    from gmhf.dsl.errors import Diagnostic
 
 __all__ = ["check_text", "compile", "load", "parse", "read_spec", "spec_file"]
 
@@ -75,7 +74,7 @@ def parse(path_or_text: str | bytes | os.PathLike[str]) -> ast.Spec:
 def check_text(text: str, *, path: str = "<string>", domain: str | None = None) -> CheckedSpec:
     """Parse and check spec text without torch; raise `SpecError` with every finding."""
     from gmhf.dsl.check import check
-    from gmhf.dsl.errors import SpecError
+    from gmhf.dsl.errors import SpecError, by_position
     from gmhf.dsl.parse import parse_partial
     from gmhf.plugins.manager import plugin_host
 
@@ -87,22 +86,10 @@ def check_text(text: str, *, path: str = "<string>", domain: str | None = None) 
         if not syntax:
             raise
         semantic = [d for d in error.diagnostics if d.message != "missing domain"]
-        raise SpecError(_ordered(syntax + semantic), {path: text, **error.sources}) from None
+        raise SpecError(by_position(syntax + semantic), {path: text, **error.sources}) from None
     if syntax:
         raise SpecError(syntax, {path: text})
     return checked
-
-
-def _ordered(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """Errors by position, each followed by its notes."""
-    groups: list[list[Diagnostic]] = []
-    for d in diagnostics:
-        if d.severity == "note" and groups:
-            groups[-1].append(d)
-        else:
-            groups.append([d])
-    groups.sort(key=lambda g: (g[0].path, g[0].line, g[0].column))
-    return [d for g in groups for d in g]
 
 
 def compile(spec: ast.Spec, *, domain: str | None = None, source: str | None = None) -> Guidance:

@@ -106,3 +106,91 @@ def test_resume_after_the_spec_file_was_deleted_says_so(tmp_path: Path) -> None:
     os.remove(spec)
     with pytest.raises(GmhfError, match=f"the run's spec file '{spec}' is gone; restore it to resume"):
         resume_training(tmp_path / "run")
+
+
+# ---------------------------------------------------------------- item 11: messages that say what happened
+def _messages(text: str) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        check_text(text)
+    return [d.message for d in caught.value.diagnostics]
+
+
+def test_invariant_twice_says_declared_invariant_twice() -> None:
+    """Not "both invariant and shifted": nothing is shifted."""
+    assert _messages("domain sinusoid\ninvariant phase\ninvariant phase\n") == [
+        "`phase` is declared invariant twice", "first declared invariant here"]
+
+
+def test_use_of_a_directory_says_it_is_a_directory(tmp_path: Path) -> None:
+    """`use "dir"` is not "no such file"."""
+    (tmp_path / "parts").mkdir()
+    spec = tmp_path / "a.guide"
+    spec.write_text('domain sinusoid\nuse "parts"\n', encoding="utf-8")
+    with pytest.raises(SpecError, match='`use "parts"`: a directory, not a spec file'):
+        gmhf.load(spec)
+
+
+def test_diagnostics_come_in_line_order() -> None:
+    """A prior's finding (checked last) is listed at its own line, before later statements' findings."""
+    text = ("domain sinusoid\nshift amplitude in 50 .. 60\nprior frequency ~ uniform(20, 30)\n"
+            "shift nosuch in 1 .. 2\n")
+    with pytest.raises(SpecError) as caught:
+        check_text(text)
+    lines = [d.line for d in caught.value.diagnostics]
+    assert lines == sorted(lines) and set(lines) == {2, 3, 4}
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("prior amplitude ~ normal(100, 1)", "far outside the physical bounds [0, 10]; centre it inside them"),
+    ("shift amplitude in 1 .. 2\nprior amplitude ~ normal(100, 1)", "far outside the shifted support"),
+    ("require amplitude < 3\nprior amplitude ~ normal(100, 1)", "far outside the `require` bounds"),
+])
+def test_a_prior_with_no_mass_left_gets_the_hint_of_what_cut_it(text: str, hint: str) -> None:
+    """The hint names the shift, the `require` or the physical bounds, whichever cut the prior away."""
+    with pytest.raises(SpecError) as caught:
+        gmhf.load(f"domain sinusoid\n{text}\n")
+    assert all(hint in (d.hint or "") for d in caught.value.diagnostics)
+    lines = [d.line for d in caught.value.diagnostics]
+    assert lines == sorted(lines)
+
+
+def test_a_damaged_checkpoint_warning_leaves_out_torchs_weights_only_advice(tmp_path: Path) -> None:
+    """The warning says the file is damaged; it never suggests loading it with `weights_only=False`."""
+    from gmhf.core.rundir import RunDirectory
+
+    directory = RunDirectory(tmp_path)
+    directory.checkpoints.mkdir()
+    torch.save({"step": 10}, directory.checkpoints / "step-00000010.pt")
+    good = (directory.checkpoints / "step-00000010.pt").read_bytes()
+    (directory.checkpoints / "step-00000020.pt").write_bytes(good[: len(good) // 2])
+    with pytest.warns(UserWarning) as caught:
+        assert directory.load_latest() == {"step": 10}
+    message = str(caught[0].message)
+    assert "not a complete checkpoint archive" in message and "resuming from step 10" in message
+    assert "weights_only" not in message and "miniz" not in message
+
+
+def test_a_failed_draw_of_environments_says_it_in_words() -> None:
+    """The counts per `expect` are a sentence, not a Python list of dicts."""
+    from gmhf.core.environments import draw_from_spec
+
+    guidance = gmhf.load("domain sinusoid\nexpect max(abs(y)) < 0.00001\n")
+    with pytest.raises(GmhfError) as caught:
+        draw_from_spec(guidance, 4, seed=0)
+    message = str(caught.value)
+    assert "the `expect` at <string>:2 rejected" in message
+    assert "{" not in message and "[" not in message
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("shift amplitüde in 1 .. 2", "did you mean `amplitude`?"),
+    ("shift amplitude in \u22121 .. 2", "did you mean `-`?"),
+    ("require amplitude \u2264 3", "did you mean `<=`?"),
+    ("shift amplitude in 1 \u2026 2", "did you mean `..`?"),
+    ("require amplitude < 2 \u20ac 3", "euro sign is not part of the language"),
+])
+def test_a_non_ascii_typo_gets_its_ascii_form(text: str, hint: str) -> None:
+    """Typographic look-alikes and accented names are answered with the ASCII the language reads."""
+    with pytest.raises(SpecError) as caught:
+        check_text(f"domain sinusoid\n{text}\n")
+    assert hint in (caught.value.diagnostics[0].hint or "")

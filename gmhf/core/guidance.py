@@ -23,7 +23,7 @@ from gmhf.core.constraints import CompileContext, Constraint, Expect
 from gmhf.core.seeding import random_stream
 from gmhf.core.theta import Theta
 from gmhf.dsl import ast
-from gmhf.dsl.errors import Diagnostic, SpecError
+from gmhf.dsl.errors import Diagnostic, SpecError, by_position
 from gmhf.dsl.format import format_statement
 from gmhf.errors import GmhfError, UsageError
 
@@ -198,11 +198,11 @@ class Guidance(torch.nn.Module):
         try:
             return marginal(plan, registry)
         except D.EmptyTruncation as error:  # a belief that puts (numerically) nothing inside its support
+            hint = _empty_hint(plan)
             diagnostics = [Diagnostic.at(loc.path, loc.statement.span, f"`{plan.factor.name}`: {error}",
-                                         hint="the prior lies far outside the shifted support; move one toward "
-                                              "the other", statement=getattr(loc.statement, "keyword", None))
+                                         hint=hint, statement=getattr(loc.statement, "keyword", None))
                            for loc in plan.touched_by]
-            raise SpecError(diagnostics or [Diagnostic.at(self.checked.statements[0].path, None, str(error))],
+            raise SpecError(by_position(diagnostics) or [Diagnostic.at(self.checked.statements[0].path, None, str(error))],
                             self.checked.sources) from None
 
     def _diagnostic(self, where: str) -> Diagnostic:
@@ -334,6 +334,17 @@ class Guidance(torch.nn.Module):
         from gmhf.dsl.format import format_spec
 
         return format_spec(ast.Spec(statements=tuple(loc.statement for loc in self.checked.statements)))
+
+
+def _empty_hint(plan: FactorPlan) -> str:
+    """What cut the belief's mass away: a `shift … in` support, a `require`'s bounds, or the physical bounds."""
+    touched = [loc.statement for loc in plan.touched_by]
+    limits = [what for kind, what in ((ast.ShiftIn, "shifted support"), (ast.Require, "`require` bounds"))
+              if any(isinstance(s, kind) for s in touched)]
+    if not limits:
+        return (f"the prior lies far outside the physical bounds {plan.factor.bounds_text()}; centre it inside "
+                f"them (check the units)")
+    return f"the prior lies far outside the {' and '.join(limits)}; move one toward the other"
 
 
 def _describe(plan: FactorPlan) -> str:

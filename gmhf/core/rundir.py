@@ -180,7 +180,7 @@ class RunDirectory:
             try:
                 state: dict[str, Any] = torch.load(path, weights_only=True)
             except Exception as error:  # whatever torch raises for a damaged file
-                problems.append(f"{path}: {error}")
+                problems.append(f"{path}: {_unreadable(error)}")
                 continue
             if problems:
                 warnings.warn(f"skipped unreadable checkpoints ({'; '.join(problems)}); resuming from step {step}",
@@ -189,3 +189,20 @@ class RunDirectory:
         if problems:
             raise GmhfError(f"no checkpoint of {self.path} can be read: {'; '.join(problems)}")
         return None
+
+
+def _unreadable(error: BaseException) -> str:
+    """Why `torch.load` could not read a checkpoint, in one clause, without torch's advice.
+
+    torch suggests loading with `weights_only=False`, which runs arbitrary code from the file: a
+    damaged checkpoint is never worth that, so the advice is left out.
+    """
+    text = str(error).strip()
+    if isinstance(error, EOFError) or not text:
+        return "empty or cut short"
+    if "zip archive" in text or "central directory" in text:
+        return "not a complete checkpoint archive (cut short or overwritten)"
+    if "weights_only" in text or type(error).__name__ == "UnpicklingError":
+        return "holds something other than tensors and numbers (damaged, or not written by gmhf)"
+    first = re.split(r"(?<=\.)\s|\n", text, maxsplit=1)[0]
+    return f"{type(error).__name__}: {first[:200]}"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from gmhf.dsl import ast
 from gmhf.dsl.depth import too_deep
-from gmhf.dsl.errors import SpecError, did_you_mean
+from gmhf.dsl.errors import SpecError, by_position, did_you_mean
 from gmhf.dsl.expressions import ExprContext, single_factor_bounds
 from gmhf.dsl.intervals import Truth
 from gmhf.dsl.parse import parse_partial
@@ -44,7 +44,7 @@ def check(spec: ast.Spec, registry: Registry, *, domain: str | None = None, sour
     located = checker.gather(spec, path, [])
     result = checker.run(located, domain, path)
     if checker.errors:
-        raise SpecError(checker.diagnostics, checker.sources)
+        raise SpecError(by_position(checker.diagnostics), checker.sources)
     assert result is not None
     result.warnings = [d for d in checker.diagnostics if d.severity == "warning"]
     return result
@@ -85,6 +85,9 @@ class _SpecChecker(Checker):
         if target in stack or (path != "<string>" and target == Path(path).resolve()):
             cycle = " -> ".join(p.name for p in [*stack, target])
             self.error(here, stmt, f"`use` cycle: {cycle}")
+            return []
+        if target.is_dir():
+            self.error(here, stmt, f'`use "{stmt.path}"`: a directory, not a spec file', hint=f"found {target}")
             return []
         if not target.is_file():
             self.error(here, stmt, f'`use "{stmt.path}"`: no such file', hint=f"looked for {target}")

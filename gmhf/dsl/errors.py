@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from gmhf.dsl.ast import Span
 from gmhf.errors import GmhfError
 
-__all__ = ["Diagnostic", "SpecError", "did_you_mean", "render"]
+__all__ = ["Diagnostic", "SpecError", "by_position", "did_you_mean", "render"]
 
 
 class Diagnostic(BaseModel):
@@ -94,6 +94,20 @@ class SpecError(GmhfError):
 def render(diagnostics: Iterable[Diagnostic], sources: dict[str, str]) -> str:
     """Render diagnostics in order, each with its own file's source line."""
     return "\n".join(d.render(sources.get(d.path)) for d in diagnostics)
+
+
+def by_position(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Findings by file (in order of first mention), line and column; each note stays after its finding."""
+    groups: list[list[Diagnostic]] = []
+    for d in diagnostics:
+        if d.severity == "note" and groups:
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    files = {g[0].path: None for g in groups}
+    order = {path: i for i, path in enumerate(files)}
+    groups.sort(key=lambda g: (order[g[0].path], g[0].line, g[0].column))
+    return [d for g in groups for d in g]
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

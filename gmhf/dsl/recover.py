@@ -7,6 +7,7 @@ piece on its own reports every broken statement of a file, and the good ones sti
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 
 from lark import Lark, Token
@@ -21,6 +22,33 @@ _DESCRIBE = {
     "NAME": "a name", "NUMBER": "a number", "STRING": 'a quoted path ("...")', "_NL": "end of line",
     "$END": "end of file",
 }
+
+
+#: Typographic look-alikes (what word processors and maths fonts put in) and the ASCII the language uses.
+ASCII_FORMS = {
+    "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u2264": "<=", "\u2265": ">=", "\u2260": "!=",
+    "\u2026": "..", "\u00d7": "*", "\u00b7": "*", "\u00f7": "/", "\u201c": '"', "\u201d": '"',
+    "\u2018": "'", "\u2019": "'", "\u00a0": " ", "\u2192": "->",
+}
+
+
+def _ascii_hint(text: str, pos: int) -> str | None:
+    """For a non-ASCII character: the ASCII the language expects (`≤` → `<=`, `amplitüde` → `amplitude`)."""
+    char = text[pos]
+    if char in ASCII_FORMS:
+        return f"did you mean `{ASCII_FORMS[char]}`? gmhf reads ASCII operators"
+    start, end = pos, pos + 1
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    word = text[start:end]
+    plain = unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+    if plain and plain != word and (plain[0].isalpha() or plain[0] == "_" or word == char):
+        return f"did you mean `{plain}`? names are ASCII letters, digits and `_`"
+    if ord(char) > 127:
+        return f"{unicodedata.name(char, 'this character').lower()} is not part of the language; names and operators are ASCII"
+    return None
 
 
 def _token_span(token: Token) -> ast.Span:
@@ -103,7 +131,7 @@ def diagnose(error: UnexpectedInput, path: str, text: str, keywords: set[str], p
             "=": "use `==` to compare, `~` to give a prior",
             ".": "write numbers with a digit before the point (0.5) and intervals as `lo .. hi`",
             '"': "a quoted path must close on the same line",
-        }.get(char)
+        }.get(char) or (_ascii_hint(text, pos) if 0 <= pos < len(text) else None)
         span = ast.Span(line=line, column=column, end_line=line, end_column=column + 1)
         return Diagnostic.at(path, span, f"unexpected character {char!r}", hint=hint)
     token = getattr(error, "token", None)

@@ -36,7 +36,10 @@ def _claim(checker: Checker, item: Located, name: ast.Name, claims: Claims, prio
     stmt = item.statement
     if earlier is not None:
         before = earlier.statement
-        if isinstance(before, ast.Invariant) or isinstance(stmt, ast.Invariant):
+        if isinstance(before, ast.Invariant) and isinstance(stmt, ast.Invariant):
+            checker.conflict(item, name, f"`{name.id}` is declared invariant twice", earlier,
+                             "first declared invariant here")
+        elif isinstance(before, ast.Invariant) or isinstance(stmt, ast.Invariant):
             checker.conflict(item, name, f"`{name.id}` is both invariant and shifted", earlier,
                              f"`{name.id}` was {'declared invariant' if isinstance(before, ast.Invariant) else 'shifted'}"
                              " here")
