@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gmhf.cli.common import echo_json, set_torch_threads, show_progress
+from gmhf.cli.common import FiniteFloat, echo_json, set_torch_threads, show_progress
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import UsageError
 
@@ -43,8 +43,8 @@ TRAINING_OPTIONS = (
     click.option("--query", type=click.IntRange(min=1), default=10, show_default=True, help="Examples to score on."),
     click.option("--inner-steps", type=click.IntRange(min=0), default=5, show_default=True,
                   help="SGD steps on the support set (MAML family, Reptile)."),
-    click.option("--inner-lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True),
-    click.option("--outer-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+    click.option("--inner-lr", type=FiniteFloat(min=0, min_open=True), default=0.01, show_default=True),
+    click.option("--outer-lr", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
                   help="Adam's learning rate for the meta-parameters."),
     click.option("--hidden", default="40,40", show_default=True, help="Hidden layer widths of the MLP."),
     click.option("--tasks-per-chunk", type=click.IntRange(min=1), help="Cap on tasks processed at once (memory)."),

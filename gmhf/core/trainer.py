@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor
 
 from gmhf.core.tasks import TaskBatch, mean_over_valid
@@ -63,6 +63,15 @@ class TrainConfig(BaseModel):
                                                                   "simulator, or a cNODE twin fitted to it")
     twin_samples: int = Field(512, ge=8, description="source simulations the cNODE twin is fitted on")
     twin_steps: int = Field(400, ge=1, description="optimiser steps of the twin's fit")
+
+    @field_validator("learner_options")
+    @classmethod
+    def _finite_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        # `allow_inf_nan` does not reach into a dict of Any: a NaN `inner_lr` would train to k5 = nan
+        for key, value in options.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"learner option `{key}` must be a finite number, got {value!r}")
+        return options
 
 
 @dataclass(frozen=True)
