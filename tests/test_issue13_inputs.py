@@ -222,3 +222,13 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path, capsys: pytest.CaptureFix
     assert run("check", spec, capsys=capsys)[0] == 0
     assert gmhf.load(Path(spec)).checked.domain == "sinusoid"
     assert run("fmt", "--check", spec, capsys=capsys)[0] == 0
+
+
+def test_use_of_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`use` of a Latin-1 file is an error at the `use` naming the byte; a used file's BOM is dropped."""
+    main_spec = _spec(tmp_path, 'domain sinusoid\nuse "part.guide"\n', "main.guide")
+    _spec(tmp_path, b"shift amplitude in 1 .. 2  # caf\xe9\n", "part.guide")
+    code, _, err = run("check", main_spec, capsys=capsys)
+    assert code == 1 and f'{main_spec}:2:1: error: `use "part.guide"`: not UTF-8 text (byte 0xE9 at line 1)' in err
+    _spec(tmp_path, b"\xef\xbb\xbfshift amplitude in 1 .. 2\n", "part.guide")
+    assert run("check", main_spec, capsys=capsys)[0] == 0

@@ -18,6 +18,7 @@ from gmhf.dsl.expressions import ExprContext, single_factor_bounds
 from gmhf.dsl.intervals import Truth
 from gmhf.dsl.parse import parse_partial
 from gmhf.dsl.plan import CheckedSpec, Checker, FactorPlan, Located
+from gmhf.dsl.source import read_spec_file
 from gmhf.dsl.statements import RULES, finalize
 
 if TYPE_CHECKING:
@@ -92,12 +93,16 @@ class _SpecChecker(Checker):
         if not target.is_file():
             self.error(here, stmt, f'`use "{stmt.path}"`: no such file', hint=f"looked for {target}")
             return []
+        shown = str(Path(path).parent / stmt.path) if path != "<string>" else stmt.path
         try:
-            text = target.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+            text = read_spec_file(target, shown=shown)
+        except OSError as error:
             self.error(here, stmt, f'`use "{stmt.path}"`: cannot read it ({type(error).__name__})')
             return []
-        shown = str(Path(path).parent / stmt.path) if path != "<string>" else stmt.path
+        except SpecError as error:  # not UTF-8: say so at the `use`, naming the byte
+            self.error(here, stmt, f'`use "{stmt.path}"`: {error.diagnostics[0].message}',
+                       hint=f"save {stmt.path} as UTF-8")
+            return []
         self.sources[shown] = text
         included, problems = parse_partial(text, path=shown, extensions=self.registry.extensions())
         self.diagnostics.extend(problems)
