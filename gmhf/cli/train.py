@@ -20,7 +20,7 @@ from gmhf.errors import UsageError
 #: (except `--steps`, which extends the run).
 RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_steps", "inner_lr", "outer_lr",
                "hidden", "tasks_per_chunk", "truth", "seed", "checkpoint_every", "eval_every", "pool_size",
-               "refresh_every", "generator", "twin_samples", "twin_steps", "domain")
+               "refresh_every", "generator", "twin_samples", "twin_steps")
 
 
 def _hidden(value: str) -> tuple[int, ...]:
@@ -105,7 +105,7 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
 
     extend: int | None = None
     if resume:
-        given = [f"--{name.replace('_', '-')}" for name in RUN_OPTIONS
+        given = [f"--{name.replace('_', '-')}" for name in (*RUN_OPTIONS, "domain")  # `gmhf run` has no --domain
                  if name != "steps" and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
         if spec is not None or given:
             raise UsageError(f"--resume continues the saved config; drop {', '.join(given or ['SPEC'])}.")
