@@ -389,5 +389,5 @@ def test_plugin_docs_cover_what_authors_asked_about() -> None:
         assert needle in text, needle
     assert "is not caught at registration" not in text
     cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    for needle in ('"expect": {"checked"', '* `truncate`:', '* `acceptance_rate`:'):
+    for needle in ('"expect": {"applied": A, "checked"', '* `truncate`:', '* `acceptance_rate`:'):
         assert needle in cli, needle
