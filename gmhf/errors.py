@@ -4,13 +4,15 @@
      ├── SpecError             a mistake in a spec: one or more path:line:col diagnostics (gmhf.dsl.errors)
      ├── PluginError           a plugin failed to import or raised in a hook (strict mode makes it fatal)
      └── UsageError            a bad argument from a Python caller
+
+    GmhfWarning (UserWarning)  a call that works but is likely not what was meant (slow, rare constraints)
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["EXIT_CODES_EPILOG", "ExitCode", "GmhfError", "PluginError", "UsageError"]
+__all__ = ["EXIT_CODES_EPILOG", "ExitCode", "GmhfError", "GmhfWarning", "PluginError", "UsageError"]
 
 #: The line every `gmhf` command's --help ends with.
 EXIT_CODES_EPILOG = ("Exit codes: 0 ok, 1 findings in the input, 2 usage, 3 internal error, 4 plugin failure "
@@ -36,6 +38,10 @@ class ExitCode(enum.IntEnum):
 
 class GmhfError(Exception):
     """Base class for errors gmhf raises on purpose (anything else is a bug)."""
+
+
+class GmhfWarning(UserWarning):
+    """A call that works but is likely not what was meant; the CLI prints it as `warning: …` on stderr."""
 
 
 class UsageError(GmhfError, ValueError):

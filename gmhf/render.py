@@ -31,7 +31,10 @@ def explain_tables(data: dict[str, Any], title: str) -> None:
                       ", ".join(w.rsplit(":", 1)[-1] for w in f["statements"]) and
                       "line " + ", ".join(w.rsplit(":", 1)[-1] for w in f["statements"]))
     console.print(table)
-    rows = [(j["statement"], j["where"].rsplit(":", 1)[-1], f"{j['accepted']:.1%} of probe draws accepted") for j in data["joint"]]
+    from gmhf.core.budget import share_text
+
+    rows = [(j["statement"], j["where"].rsplit(":", 1)[-1], f"{share_text(j['accepted'])} of probe draws accepted")
+            for j in data["joint"]]
     rows += [(t["statement"], t["where"].rsplit(":", 1)[-1], "truncates one factor (exact)")
              for t in data.get("truncate", [])]
     rows += [(p["statement"], p["where"].rsplit(":", 1)[-1], "soft: reweights") for p in data["prefer"]]
@@ -43,7 +46,7 @@ def explain_tables(data: dict[str, Any], title: str) -> None:
         for row in rows:
             joint.add_row(*row)
         console.print(joint)
-    console.print(f"Overall acceptance of joint constraints: {data['acceptance_rate']:.1%}")
+    console.print(f"Overall acceptance of joint constraints: {share_text(data['acceptance_rate'])}")
 
 
 def sample_table(records: Sequence[dict[str, Any]], title: str) -> None:

@@ -194,3 +194,104 @@ def test_a_non_ascii_typo_gets_its_ascii_form(text: str, hint: str) -> None:
     with pytest.raises(SpecError) as caught:
         check_text(f"domain sinusoid\n{text}\n")
     assert hint in (caught.value.diagnostics[0].hint or "")
+
+
+# ---------------------------------------------------------------- item 9: rare constraints and big draws
+RARE = "domain sinusoid\nrequire amplitude + 10 * frequency > 16.9\n"  # about 2.5e-4 of draws
+
+
+def test_a_result_too_big_for_memory_is_refused_before_drawing() -> None:
+    """`sample(10**9)` names n × k × 8 bytes and the limit, instead of torch's raw RuntimeError."""
+    with pytest.raises(UsageError, match=r"`n` = 1,000,000,000 environments of 4 factors need 29.8 GiB"):
+        gmhf.load(SINE).sample(10**9)
+
+
+def test_a_rare_require_warns_with_the_cost_and_names_the_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A costly draw warns first (a GmhfWarning) with the statement, its acceptance and the candidates needed."""
+    from gmhf.core import budget
+    from gmhf.errors import GmhfWarning
+
+    monkeypatch.setattr(budget, "WARN_CANDIDATES", 10**5)
+    guidance = gmhf.load(RARE)
+    with pytest.warns(GmhfWarning, match=r"`require amplitude \+ 10 \* frequency > 16.9` \(<string>:2\) accepts "
+                                         r"about 0.01% of draws: 20 environments need about 200,000 candidates"):
+        assert len(guidance.sample(20, seed=0)) == 20
+
+
+def test_a_require_too_rare_for_the_budget_is_refused_at_once() -> None:
+    """More than 10^9 candidates estimated: a GmhfError naming the statement and the acceptance."""
+    with pytest.raises(GmhfError, match=r"`require amplitude \+ 10 \* frequency > 16.9` \(<string>:2\) accepts "
+                                        r"about 0.01% of draws \(estimated by the probe\): 1,000,000 environments"):
+        gmhf.load(RARE).sample(10**6)
+
+
+def test_rejection_draws_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No round draws more than `CHUNK` candidates, whatever n / acceptance is; the draw is still exact in size."""
+    import warnings
+
+    from gmhf.core import budget
+
+    monkeypatch.setattr(budget, "CHUNK", 50_000)
+    guidance = gmhf.load(RARE)
+    sizes: list[int] = []
+    draw = guidance._draw
+    monkeypatch.setattr(guidance, "_draw", lambda n, *a, **k: (sizes.append(n), draw(n, *a, **k))[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theta = guidance.sample(30, seed=1)
+    assert len(theta) == 30 and bool(guidance.accepts(theta).all())
+    assert max(sizes) <= 50_000 and len(sizes) > 2
+
+
+def test_sample_json_streams_the_same_document(tmp_path: Path) -> None:
+    """`gmhf sample --json` writes its records one by one; the document is the one `echo_json` would write."""
+    import json
+
+    from click.testing import CliRunner
+
+    from gmhf.cli import cli
+    from gmhf.cli.common import echo_json_stream
+
+    spec = tmp_path / "a.guide"
+    spec.write_text(SINE, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["sample", str(spec), "-n", "5000", "--seed", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    expected = gmhf.load(spec).sample(5000, seed=0).to_records()
+    assert document["samples"] == expected and document["domain"] == "sinusoid"
+    assert callable(echo_json_stream)
+
+
+def test_theta_records_are_built_a_block_at_a_time() -> None:
+    """`Theta.records()` reads like `to_records()` without holding every dict at once."""
+    theta = gmhf.load(SINE).sample(10_000, seed=0)
+    records = theta.records()
+    assert len(records) == 10_000 and records[9_999] == theta.to_records()[9_999]
+    assert list(records) == theta.to_records()
+
+
+def test_explain_shows_a_rare_acceptance_with_its_digits(tmp_path: Path) -> None:
+    """"0.01% of probe draws accepted", not "0.0%"."""
+    import warnings
+
+    from click.testing import CliRunner
+
+    from gmhf.cli import cli
+
+    spec = tmp_path / "r.guide"
+    spec.write_text(RARE, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = CliRunner().invoke(cli, ["explain", str(spec)])
+    assert "0.01% of probe draws accepted" in result.output and "0.0%" not in result.output
+
+
+def test_the_cli_prints_gmhf_warnings_as_warning_lines() -> None:
+    """A GmhfWarning reaches stderr as `warning: …`, not as Python's file:line format."""
+    import subprocess
+    import sys
+
+    code = ("import warnings, sys; from gmhf.cli import _show_warning; from gmhf.errors import GmhfWarning; "
+            "warnings.showwarning = _show_warning; warnings.warn('slow', GmhfWarning)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr == "warning: slow\n"

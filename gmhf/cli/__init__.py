@@ -13,11 +13,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
+from typing import Any, TextIO
 
 import click
 
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
-from gmhf.errors import ExitCode, GmhfError, PluginError, UsageError
+from gmhf.errors import ExitCode, GmhfError, GmhfWarning, PluginError, UsageError
 
 #: Built-in commands: name -> "module:attribute" of the click command, imported on first use.
 COMMANDS: dict[str, str] = {
@@ -120,8 +122,18 @@ def cli() -> None:
     """
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None, _default: Any = warnings.showwarning) -> None:
+    """gmhf's own warnings as `warning: …` lines on stderr; any other warning as Python shows it."""
+    if issubclass(category, GmhfWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning errors into messages and exit codes."""
+    warnings.showwarning = _show_warning
     try:
         # without standalone mode Click *returns* the code of an `Exit` (such as 130 after Ctrl-C)
         returned = cli.main(args=argv, prog_name="gmhf", standalone_mode=False)

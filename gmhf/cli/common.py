@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -71,6 +73,27 @@ def echo_json(document: Any) -> None:
     written as null, so any JSON parser reads the output.
     """
     click.echo(json.dumps(strict(document), indent=2, allow_nan=False))
+
+
+def echo_json_stream(document: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """`echo_json({**document, key: list(items)})`, byte for byte, written item by item.
+
+    A million samples never sit in memory as one string: the document is written up to the list,
+    then each item, then the closing brackets, still one strict JSON document.
+    """
+    head = json.dumps(strict({**{k: v for k, v in document.items() if k != key}, key: []}), indent=2, allow_nan=False)
+    out = sys.stdout  # what click.echo writes to (CliRunner swaps it too)
+    out.write(head[: -len("[]\n}")] + "[")
+    first, batch = True, []
+    for item in items:
+        text = json.dumps(strict(item), indent=2, allow_nan=False).replace("\n", "\n    ")
+        batch.append(("\n    " if first else ",\n    ") + text)
+        first = False
+        if len(batch) >= 4096:
+            out.write("".join(batch))
+            batch.clear()
+    out.write("".join(batch) + ("]" if first else "\n  ]") + "\n}\n")
+    out.flush()
 
 
 def strict(value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from gmhf.cli.common import echo_json, set_torch_threads
+from gmhf.cli.common import echo_json, echo_json_stream, set_torch_threads
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import ExitCode
 from gmhf.files import write_atomic
@@ -199,10 +199,10 @@ def sample(spec: str, domain: str | None, count: int, seed: int | None, as_json:
         from gmhf.core.environments import draw_from_spec
 
         environments = draw_from_spec(guidance, count, seed=seed)
-        records = environments.theta.to_records()
+        records = environments.theta.records()
     else:
         theta = guidance.sample(count, seed=seed)
-        records = theta.to_records()
+        records = theta.records()
         if guidance.expects:
             from gmhf.core.environments import check_expects
             from gmhf.core.theta import Theta
@@ -214,7 +214,7 @@ def sample(spec: str, domain: str | None, count: int, seed: int | None, as_json:
         if not as_json:
             _echo_expect_counts(document["expect"], environments.diverged, count)
     if as_json:
-        echo_json({**document, "samples": records})
+        echo_json_stream(document, "samples", records)
         return
     from gmhf.render import sample_table
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from gmhf.core import budget
 from gmhf.core import distributions as D
 from gmhf.core.constraints import CompileContext, Constraint, Expect
 from gmhf.core.seeding import random_stream
@@ -25,7 +26,7 @@ from gmhf.core.theta import Theta
 from gmhf.dsl import ast
 from gmhf.dsl.errors import Diagnostic, SpecError, by_position
 from gmhf.dsl.format import format_statement
-from gmhf.errors import GmhfError, UsageError
+from gmhf.errors import UsageError
 
 if TYPE_CHECKING:
     from gmhf.core.domain import Domain
@@ -227,31 +228,47 @@ class Guidance(torch.nn.Module):
             A `Theta` of float64 values `[n, k]`, columns named by factor; categorical factors hold
             level codes (`theta.levels` names them).
 
+        Raises:
+            UsageError: a bad `n`, or a result over 4 GiB (`gmhf.core.budget`).
+            GmhfError: the constraints accept so little that n draws need over 10^9 candidates;
+                a draw over 10^7 warns first (`GmhfWarning`). Candidates come in rounds of ≤ 2^20.
+
         Example:
             >>> theta = guidance.sample(1024, seed=0)
             >>> theta["amplitude"].mean()
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
+        budget.check_result_size(n, len(self.space))
         if generator is None:
             generator = random_stream(seed)  # unseeded: OS entropy, torch's global stream untouched
-        chunks, have = [], 0
-        for _ in range(10_000):
-            if have >= n:
-                break
-            m = int((n - have) / self._rate * 1.1) + 16
-            if self._joint or self._soft:
+        constrained = bool(self._joint or self._soft)
+        if constrained and n:
+            budget.check_cost(n, self._rate, self._rarest)
+        values = torch.empty(n, len(self.space), dtype=D.DTYPE)
+        have, tried = 0, 0
+        while have < n:  # rounds of at most CHUNK candidates: memory stays bounded whatever the acceptance
+            m = min(int((n - have) / self._rate * 1.1) + 16, budget.CHUNK)
+            if constrained:
                 theta = self._draw(m, generator, self._first)
                 theta = theta[self._keep(theta, generator)]
                 self._draw(theta.shape[0], generator, self._rest, out=theta)
             else:
                 theta = self._draw(m, generator)
-            chunks.append(theta)
-            have += theta.shape[0]
-        if have < n:
-            raise GmhfError(f"only {have} of {n} draws satisfied the spec's constraints after 10,000 rounds.")
-        values = torch.cat(chunks)[:n] if chunks else torch.empty(0, len(self.space), dtype=D.DTYPE)
+            take = min(theta.shape[0], n - have)
+            values[have:have + take] = theta[:take]
+            have, tried = have + take, tried + m
+            if have < n and tried >= 16 * budget.CHUNK:  # the probe's estimate may be far too high
+                budget.check_cost(n - have, max(have, 1) / tried, self._rarest, seen=True)
         return self._theta(values)
+
+    def _rarest(self) -> str:
+        """The statement that accepts fewest probe draws, quoted with its place: "`require …` (a.guide:3)"."""
+        if not self.acceptance:
+            return "the spec's `prefer`s"
+        where = min(self.acceptance, key=lambda w: self.acceptance[w][0])
+        located = next((loc for loc in self._located if loc.where == where), None)
+        return f"`{format_statement(located.statement)}` ({where})" if located else f"the constraint at {where}"
 
     def _theta(self, values: Tensor) -> Theta:
         levels = {f.name: f.levels for f in self.space if f.kind == "categorical"}

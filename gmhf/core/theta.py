@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import torch
 from torch import Tensor
 
-__all__ = ["Theta"]
+__all__ = ["Records", "Theta"]
 
 
 class Theta:
@@ -49,6 +49,40 @@ class Theta:
             columns[name] = column
         return [dict(zip(self.names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
+    def records(self) -> Records:
+        """The same dicts as `to_records`, built a block at a time as they are read (for millions of rows)."""
+        return Records(self)
+
     def __repr__(self) -> str:
         dtype = {torch.float64: "f64", torch.float32: "f32"}.get(self.values.dtype, str(self.values.dtype))
         return f"Theta({dtype}[{len(self)}, {len(self.names)}], names={self.names!r})"
+
+
+class Records(Sequence[dict[str, Any]]):
+    """A `Theta`'s rows as plain dicts, built `BLOCK` rows at a time: `gmhf sample --json` streams them."""
+
+    BLOCK = 4096
+
+    def __init__(self, theta: Theta) -> None:
+        self.theta = theta
+
+    def __len__(self) -> int:
+        return len(self.theta)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        rows = range(len(self))[index]
+        if isinstance(rows, int):
+            return self._block(rows, rows + 1)[0]
+        return [self._block(i, i + 1)[0] for i in rows]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(self), self.BLOCK):
+            yield from self._block(start, start + self.BLOCK)
+
+    def _block(self, start: int, stop: int) -> list[dict[str, Any]]:
+        theta = self.theta
+        return Theta(theta.values[start:stop], theta.names, theta.levels, theta.integers).to_records()
