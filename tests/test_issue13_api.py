@@ -295,3 +295,17 @@ def test_the_cli_prints_gmhf_warnings_as_warning_lines() -> None:
             "warnings.showwarning = _show_warning; warnings.warn('slow', GmhfWarning)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr == "warning: slow\n"
+
+
+@pytest.mark.parametrize("command", ["explain", "sample"])
+def test_the_cli_reads_a_spec_argument_as_a_file_whatever_its_name(tmp_path: Path, command: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SPEC named (relatively) with a space and no `.guide` is still the file, never spec text."""
+    from click.testing import CliRunner
+
+    from gmhf.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    Path("my spec").write_text(SINE, encoding="utf-8")
+    result = CliRunner().invoke(cli, [command, "my spec"])
+    assert result.exit_code == 0, result.output

@@ -124,7 +124,7 @@ def view(spec: str, count: int, out: str | None, seed: int, domain: str | None, 
     import gmhf
     from gmhf.core.generator import SimulatorGenerator
 
-    guidance = gmhf.load(spec, domain=domain)
+    guidance = gmhf.load(Path(spec), domain=domain)  # a Path: always a file
     theta = guidance.sample(count, seed=seed)
     data = SimulatorGenerator(guidance.domain).generate(theta.values, generator=torch.Generator().manual_seed(seed))
     folder = Path(out) if out is not None else Path("views") / Path(spec).stem

@@ -6,6 +6,7 @@ Imports torch inside the command body, after setting the thread count.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,7 +43,7 @@ def explain(specs: tuple[str, ...], as_json: bool, with_data: bool, domain: str 
     import gmhf
     from gmhf.core import effects
 
-    guidances = [gmhf.load(path, domain=domain) for path in specs]
+    guidances = [gmhf.load(Path(path), domain=domain) for path in specs]  # a Path: always a file
     if len(specs) == 2:
         rows = effects.compare(*guidances)
         if as_json:
