@@ -38,11 +38,13 @@ def read_spec(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, P
     file = spec_file(path_or_text)
     if file is None:
         return str(path_or_text), "<string>", None
-    if file.is_dir():
-        raise UsageError(f"`path_or_text` names a directory, not a spec file: {str(file)!r}.")
-    if not file.is_file():
+    from gmhf.dsl.source import not_a_spec_file, read_spec_file
+
+    problem = not_a_spec_file(file)
+    if problem == "no such file":
         raise UsageError(f"`path_or_text` names no spec file: {str(file)!r} does not exist.")
-    from gmhf.dsl.source import read_spec_file
+    if problem is not None:
+        raise UsageError(f"`path_or_text` names {problem}: {str(file)!r}.")
 
     return read_spec_file(file, shown=str(path_or_text)), str(path_or_text), file
 

@@ -42,6 +42,11 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Fifo:
+    """A `files` value: a named pipe (reading it would block; gmhf must not try)."""
+
+
+@dataclass(frozen=True)
 class Row:
     """One bad input: lay out `files`, run `gmhf *argv` there, expect `code` and `message`."""
 
@@ -241,6 +246,13 @@ ROWS = [
     Row("seed-2-to-the-64", ("sample", "-n", "2", "--seed", "18446744073709551616", SINE), 0, r"amplitude"),
     Row("seed-negative", ("sample", "-n", "2", "--seed", "-1", SINE), 0, r"amplitude"),
     Row("seed-not-a-number", ("sample", "-n", "2", "--seed", "abc", SINE), 2, r"--seed"),
+    Row("check-fifo", ("check", "pipe.guide"), 1, r"pipe\.guide.*not a regular file", files={"pipe.guide": Fifo()}),
+    Row("fmt-fifo", ("fmt", "pipe.guide"), 2, r"pipe\.guide.*not a regular file", files={"pipe.guide": Fifo()}),
+    Row("use-fifo", ("check", "main.guide"), 1, r'use "pipe\.guide"`: not a regular file',
+        files={"pipe.guide": Fifo(), "main.guide": spec("domain sinusoid", 'use "pipe.guide"')}),
+    Row("check-device", ("check", "/dev/zero"), 1, r"/dev/zero.*not a regular file"),
+    Row("use-chain-1000-files", ("check", "c0.guide"), 1, r"`use` chain too deep",
+        files={f"c{i}.guide": (f'use "c{i + 1}.guide"\n' if i < 999 else "domain sinusoid\n") for i in range(1000)}),
 ]
 
 
@@ -252,6 +264,8 @@ def lay_out(row: Row, where: Path) -> None:
             path.mkdir()
         elif isinstance(content, Link):
             path.symlink_to(content.target)
+        elif isinstance(content, Fifo):
+            os.mkfifo(path)
         elif isinstance(content, bytes):
             path.write_bytes(content)
         else:

@@ -70,8 +70,9 @@ def check(specs: tuple[str, ...], as_json: bool, domain: str | None) -> None:
 def _missing_file(path: str, as_json: bool) -> dict[str, Any]:
     """`check`'s report for an argument that is not a file (printed unless --json)."""
     from gmhf.dsl.errors import Diagnostic
+    from gmhf.dsl.source import not_a_spec_file
 
-    what = "a directory, not a spec file" if Path(path).is_dir() else "no such file"
+    what = not_a_spec_file(path) or "no such file"
     diagnostic = Diagnostic.at(path, None, f"{what}: {path}")
     if not as_json:
         click.echo(f"{path}: error: {what}", err=True)
@@ -150,13 +151,12 @@ def _read_for_fmt(specs: tuple[str, ...]) -> dict[str, Any]:
     """Each argument's text, or the `SpecError` saying it is not UTF-8; a usage error, before any
     file is written, for a missing one."""
     from gmhf.dsl.errors import SpecError
-    from gmhf.dsl.source import decode_spec
+    from gmhf.dsl.source import decode_spec, not_a_spec_file
 
     texts: dict[str, Any] = {}
     for name in specs:
         file = Path(name)
-        if name != "-" and not file.is_file():
-            what = "a directory, not a spec file" if file.is_dir() else "no such file"
+        if name != "-" and (what := not_a_spec_file(file)) is not None:
             raise click.BadParameter(f"{name}: {what} (no file was changed)", param_hint="SPECS")
         try:
             data = file.read_bytes() if name != "-" else (

@@ -18,7 +18,7 @@ from gmhf.dsl.expressions import ExprContext, single_factor_bounds
 from gmhf.dsl.intervals import Truth
 from gmhf.dsl.parse import parse_partial
 from gmhf.dsl.plan import CheckedSpec, Checker, FactorPlan, Located
-from gmhf.dsl.source import read_spec_file
+from gmhf.dsl.source import MAX_USE_DEPTH, not_a_spec_file, read_spec_file
 from gmhf.dsl.statements import RULES, finalize
 
 if TYPE_CHECKING:
@@ -87,11 +87,13 @@ class _SpecChecker(Checker):
             cycle = " -> ".join(p.name for p in [*stack, target])
             self.error(here, stmt, f"`use` cycle: {cycle}")
             return []
-        if target.is_dir():
-            self.error(here, stmt, f'`use "{stmt.path}"`: a directory, not a spec file', hint=f"found {target}")
+        if (problem := not_a_spec_file(target)) is not None:
+            self.error(here, stmt, f'`use "{stmt.path}"`: {problem}',
+                       hint=f"{'looked for' if problem == 'no such file' else 'found'} {target}")
             return []
-        if not target.is_file():
-            self.error(here, stmt, f'`use "{stmt.path}"`: no such file', hint=f"looked for {target}")
+        if len(stack) >= MAX_USE_DEPTH:
+            self.error(here, stmt, f"`use` chain too deep: more than {MAX_USE_DEPTH} files nested",
+                       hint="include the files from one top-level spec instead of from each other")
             return []
         shown = str(Path(path).parent / stmt.path) if path != "<string>" else stmt.path
         try:

@@ -12,10 +12,24 @@ from pathlib import Path
 from gmhf.dsl.ast import Span
 from gmhf.dsl.errors import Diagnostic, SpecError
 
-__all__ = ["decode_spec", "read_spec_file"]
+__all__ = ["MAX_USE_DEPTH", "decode_spec", "not_a_spec_file", "read_spec_file"]
 
 #: The UTF-8 byte-order mark some Windows editors put at the start of a file.
 BOM = "\ufeff"
+#: Files a chain of `use`s may nest (a deeper chain is a spec error, not a RecursionError).
+MAX_USE_DEPTH = 64
+
+
+def not_a_spec_file(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` cannot be read as a spec file (None when it is a regular file)."""
+    file = Path(path)
+    if file.is_file():
+        return None
+    if file.is_dir():
+        return "a directory, not a spec file"
+    if file.exists():
+        return "not a regular file (a pipe, socket or device)"
+    return "no such file"
 
 
 def read_spec_file(path: str | os.PathLike[str], *, shown: str | None = None) -> str:
