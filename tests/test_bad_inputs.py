@@ -250,6 +250,7 @@ ROWS = [
     Row("fmt-fifo", ("fmt", "pipe.guide"), 2, r"pipe\.guide.*not a regular file", files={"pipe.guide": Fifo()}),
     Row("use-fifo", ("check", "main.guide"), 1, r'use "pipe\.guide"`: not a regular file',
         files={"pipe.guide": Fifo(), "main.guide": spec("domain sinusoid", 'use "pipe.guide"')}),
+    Row("hidden-a-billion", ("train", SINE, "--hidden", "1000000000", "--run", "r"), 2, r"--hidden.*at most"),
     Row("check-device", ("check", "/dev/zero"), 1, r"/dev/zero.*not a regular file"),
     Row("use-chain-1000-files", ("check", "c0.guide"), 1, r"`use` chain too deep",
         files={f"c{i}.guide": (f'use "c{i + 1}.guide"\n' if i < 999 else "domain sinusoid\n") for i in range(1000)}),

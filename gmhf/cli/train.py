@@ -23,6 +23,10 @@ RUN_OPTIONS = ("learner", "steps", "meta_batch", "support", "query", "inner_step
                "refresh_every", "generator", "twin_samples", "twin_steps")
 
 
+#: The widest hidden layer `--hidden` accepts (a wider one is a typo, and would try to allocate gigabytes).
+MAX_WIDTH = 16_384
+
+
 def _hidden(value: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in value.split(","))
@@ -30,6 +34,9 @@ def _hidden(value: str) -> tuple[int, ...]:
         sizes = ()
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--hidden: expected comma-separated positive layer widths such as 40,40; got {value!r}.")
+    if max(sizes) > MAX_WIDTH:
+        raise UsageError(f"--hidden: a layer of {max(sizes):,} units is more than gmhf trains ({MAX_WIDTH:,} at most; "
+                         f"a meta-learner's model is small).")
     return sizes
 
 
