@@ -261,3 +261,36 @@ def test_two_processes_cannot_own_one_run(tmp_path: Path) -> None:
         # flock is per open file description, so a second open in this process stands in for a second process
         with RunDirectory(tmp_path / "run").lock():
             pass
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_gmhf_train_exits_130_and_resume_finishes(tmp_path: Path) -> None:
+    """A scripted `gmhf train … && deploy` must not carry on after an interrupt (issue 13, item 1)."""
+    run = tmp_path / "run"
+    env = {**os.environ, "CI": "1", "GMHF_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "gmhf", "train", SPEC, "--run", str(run), "--steps", "100000", "--meta-batch", "4",
+               "--pool-size", "64", "--hidden", "16", "--checkpoint-every", "10"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoints" / "step-00000010.pt").exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()
+    assert b"gmhf train --resume --run" in err and b"Traceback" not in err
+
+
+def test_ctrl_c_before_the_first_step_exits_130(tmp_path: Path) -> None:
+    """Click turns an early Ctrl-C into Abort; gmhf reports it as an interrupt (130), not a usage error (2)."""
+    import click
+
+    from gmhf.cli import main
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise click.Abort() from KeyboardInterrupt()
+
+    with pytest.raises(SystemExit) as done, pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gmhf.cli.cli.main", interrupted)
+        main(["train", SPEC])
+    assert done.value.code == 130
