@@ -73,3 +73,11 @@ def test_duffing_tasks_are_one_step_dynamics() -> None:
 def test_a_domain_without_examples_cannot_make_tasks() -> None:
     with pytest.raises(UsageError, match="does not turn its data into examples"):
         TaskPool.from_spec(gmhf.load("domain toy"), size=4)
+
+
+def test_more_environments_than_one_draw_makes_is_a_usage_error_not_blamed_on_expect() -> None:
+    """A pool larger than the generation cap says so, instead of blaming an `expect` that rejected nothing."""
+    from gmhf.core.environments import MAX_ROUNDS, ROUND_LIMIT, draw_from_spec
+
+    with pytest.raises(UsageError, match="more than one draw generates"):
+        draw_from_spec(gmhf.load("domain sinusoid"), MAX_ROUNDS * ROUND_LIMIT + 1, seed=0, points=2)

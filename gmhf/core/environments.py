@@ -108,6 +108,9 @@ def draw(source: ThetaSource, generator: Generator, domain: Domain, n: int, *, r
         kept_theta.append(theta[keep])
         kept_data.append(_select(data, keep, shared))
         have += int(keep.sum())
+    if have < n and result.checked >= MAX_ROUNDS * ROUND_LIMIT and have >= result.checked // 2:
+        raise UsageError(f"{n:,} environments are more than one draw generates ({MAX_ROUNDS * ROUND_LIMIT:,} at "
+                         f"most; {have:,} were kept); ask for fewer (a pool of a few thousand is plenty).")
     if have < n:
         counts = [f"the `expect` at {where} rejected {count:,}" for where, count in result.rejected.items()]
         if result.diverged:
