@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from gmhf.dsl import ast
-from gmhf.testing import _draws
-from gmhf.testing._draws import Record
+from gmhf.testing._draws import Record, count
+from gmhf.testing._draws import from_guidance as draw_environments
 from gmhf.testing._invalid import INVALID_KINDS
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def from_guidance(guidance: Guidance | str | os.PathLike[str], *, batch: int | N
         ... def test_model_bounded(theta):
         ...     assert model(theta.values).abs().max() < 10
     """
-    return _draws.from_guidance(guidance, batch=batch, domain=domain)  # type: ignore[no-any-return]
+    return draw_environments(guidance, batch=batch, domain=domain)  # type: ignore[no-any-return]
 
 
 def _host_domain(domain: object) -> tuple[str, Any, Any]:
@@ -95,7 +95,7 @@ def specs(draw: st.DrawFn, domain: str | Domain, *, max_requires: int = 2, max_p
     `domain NAME` alone. Draws compile marginals (torch) to place `require` bounds where mass is.
     """
     name, space, registry = _host_domain(domain)
-    limits = {k: _draws.count(k, v) for k, v in (("max_requires", max_requires), ("max_prefers", max_prefers),
+    limits = {k: count(k, v) for k, v in (("max_requires", max_requires), ("max_prefers", max_prefers),
                                            ("max_expects", max_expects))}
     from gmhf.testing._specgen import draw_spec
 
