@@ -41,7 +41,7 @@ def read_spec(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, P
     from gmhf.dsl.source import not_a_spec_file, read_spec_file
 
     problem = not_a_spec_file(file)
-    if problem == "no such file":
+    if not file.exists():
         raise UsageError(f"`path_or_text` names no spec file: {str(file)!r} does not exist.")
     if problem is not None:
         raise UsageError(f"`path_or_text` names {problem}: {str(file)!r}.")

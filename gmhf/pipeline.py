@@ -8,7 +8,6 @@ initial weights so their deployment losses can be compared task by task.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from gmhf.core.rundir import RunDirectory
     from gmhf.core.trainer import Trainer
 
-__all__ = ["BASELINES", "RunConfig", "RunResult", "execute", "run"]
+__all__ = ["BASELINES", "RunConfig", "RunResult", "execute", "run", "saved_config"]
 
 #: The comparison methods of `--baselines`, by the name results use, and what each trains on.
 BASELINES = ("source-only", "spec-only", "oracle")
@@ -125,14 +124,15 @@ def execute(config: RunConfig | None, run_dir: str | os.PathLike[str], *,
         raise GmhfError(f"{directory.path} holds no run to resume (no config.json).")
     with directory.lock():
         if config is None:
-            config, resuming = _saved(directory), True
+            config, resuming = saved_config(directory), True
         else:
             directory.check_new()
             resuming = False
         return _Run(config, directory, resuming, progress).execute(on_round, on_step)
 
 
-def _saved(directory: RunDirectory) -> RunConfig:
+def saved_config(directory: RunDirectory) -> RunConfig:
+    """The `RunConfig` a run directory was started with (a clear error for a damaged or foreign one)."""
     from pydantic import ValidationError
 
     saved = directory.read_config()
@@ -147,8 +147,17 @@ class _Run:
 
     def __init__(self, config: RunConfig, directory: RunDirectory, resuming: bool, progress: bool) -> None:
         from gmhf.api import load
+        from gmhf.core.seeding import named_seed
         from gmhf.core.steer import PosteriorSteerer
-        from gmhf.runner import build_generator, build_learner, evaluation_tasks, load_truth, run_seeds, spec_present
+        from gmhf.runner import (
+            build_generator,
+            build_learner,
+            evaluation_tasks,
+            load_truth,
+            run_seeds,
+            spec_digests,
+            spec_present,
+        )
 
         self.config, self.directory, self.resuming = config, directory, resuming
         train = config.train
@@ -161,7 +170,7 @@ class _Run:
         self.experts = [self._expert(text, index) for index, text in enumerate(config.experts)]
         self.evaluation = evaluation_tasks(train, truth, self.seeds["eval"])
         self.learner = build_learner(train, self.evaluation, self.seeds["model"])
-        digests = _digests(self.guidance, self.truth)
+        digests = spec_digests(self.guidance, self.truth)
         if resuming:
             if digests != directory.read_config().get("specs"):
                 raise GmhfError(f"the spec or truth of the run in {directory.path} changed since the run started; "
@@ -169,7 +178,7 @@ class _Run:
         else:
             directory.create({"gmhf_run": config.model_dump(mode="json"), "specs": digests})
         self.generator = build_generator(train, self.guidance.domain, directory, self.seeds["twin"], progress)
-        self.steerer = PosteriorSteerer(self.guidance, steer=config.steer, seed=_steer_seed(train.seed))
+        self.steerer = PosteriorSteerer(self.guidance, steer=config.steer, seed=named_seed("gmhf-steer", train.seed))
 
     def _expert(self, text: str, index: int) -> Expert:
         from gmhf.core.experts import ExpertContext, parse_expert
@@ -271,7 +280,7 @@ class _Run:
         done: dict[str, Trainer] = {}
         for name in BASELINES:
             folder = self.directory.path / "baselines" / name
-            config = train.model_copy(update={"spec": specs[name], "truth": train.truth})
+            config = train.model_copy(update={"spec": specs[name]})
             built = (resume_training(folder, on_step=on_step) if (folder / "config.json").exists()
                      else start_training(config, folder, on_step=on_step))
             built.trainer.run()
@@ -285,8 +294,7 @@ def _tabulate(result: RunResult, trainers: dict[str, Trainer]) -> None:
 
     losses = {name: trainer.deployment_losses() for name, trainer in trainers.items()}
     for name, trainer in trainers.items():
-        finished = trainer.finished or trainer.deployment()
-        result.methods[name] = dict(finished)
+        result.methods[name] = dict(trainer.finished or {})  # every trainer here has run to its end
     reference = losses["gmhf"]
     for name, values in losses.items():
         if name == "gmhf":
@@ -306,14 +314,8 @@ def _read_rows(directory: RunDirectory) -> list[dict[str, Any]]:
     return [json.loads(line) for line in directory.metrics.read_text(encoding="utf-8").splitlines() if line]
 
 
-def _digests(guidance: Guidance, truth: Guidance | None) -> dict[str, str]:
-    texts = {"spec": str(guidance)} | ({"truth": str(truth)} if truth is not None else {})
-    return {key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()}
 
 
-def _steer_seed(seed: int) -> int:
-    digest = hashlib.sha256(f"gmhf-steer:{seed}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def run_directory_name(spec: str) -> str:

@@ -124,7 +124,8 @@ def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
     learner = build_learner(config, evaluation, seeds["model"])
-    directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": spec_digests(guidance, config)})
+    digests = spec_digests(guidance, truth if config.truth is not None else None)
+    directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": digests})
     generator = build_generator(config, guidance.domain, directory, seeds["twin"], progress)
     trainer = build_trainer(config, guidance, guidance.domain, guidance.expects, generator, learner, evaluation, directory,
                             seeds["pool"], on_step)
@@ -158,7 +159,8 @@ def resume_training(run_dir: str | os.PathLike[str], *,
     except UsageError as error:
         raise GmhfError(f"the spec of the run in {directory.path} cannot be read ({error}); restore it to "
                         f"resume.") from None
-    if spec_digests(guidance, config) != saved.get("specs"):
+    truth, truth_name = load_truth(config.truth, guidance)
+    if spec_digests(guidance, truth if config.truth is not None else None) != saved.get("specs"):
         raise GmhfError(f"the spec or truth file of the run in {directory.path} changed since the run started; "
                         f"resuming would not continue the same run. Restore the file or start a new run.")
     if steps is not None:
@@ -166,7 +168,6 @@ def resume_training(run_dir: str | os.PathLike[str], *,
             raise UsageError(f"--steps {steps} does not extend the run in {directory.path}: it was set to "
                              f"{config.steps} steps; give more.")
         config = config.model_copy(update={"steps": steps})
-    truth, truth_name = load_truth(config.truth, guidance)
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
     learner = build_learner(config, evaluation, seeds["model"])
@@ -205,13 +206,9 @@ def run_seeds(seed: int) -> dict[str, int]:
     return {"model": model, "pool": pool, "eval": evaluation, "twin": twin}
 
 
-def spec_digests(guidance: Guidance, config: TrainConfig) -> dict[str, str]:
-    """SHA-256 of the spec's and truth's canonical text: a comment or `gmhf fmt` does not block a resume."""
-    from gmhf.api import load
-
-    texts = {"spec": str(guidance)}
-    if config.truth is not None:
-        texts["truth"] = str(load(config.truth))
+def spec_digests(guidance: Guidance, truth: Guidance | None) -> dict[str, str]:
+    """SHA-256 of the spec's (and truth's) canonical text: a comment or `gmhf fmt` does not block a resume."""
+    texts = {"spec": str(guidance)} | ({"truth": str(truth)} if truth is not None else {})
     return {key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()}
 
 

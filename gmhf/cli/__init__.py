@@ -2,8 +2,8 @@
 
 The group knows its built-in commands by name only (`COMMANDS`, "module:attribute") and imports a
 command's module when that command runs, so `gmhf --help` and `gmhf check` stay fast and
-torch-free however many families of verbs join; one module per family (`spec`, `train`, later
-`run`, `sweep`, `serve`, `report`, `domains`, `view`). Plugins add commands through
+torch-free however many families of verbs join; one module per family (`spec`, `explain`,
+`domains` with `view`, `train`, `run`; `sweep`, `serve` and `report` to come). Plugins add commands through
 `gmhf_commands`. Commands that sample import torch inside their body and default to one torch
 thread (`GMHF_THREADS` overrides). Exit codes are `gmhf.ExitCode`.
 """
@@ -115,7 +115,10 @@ def cli() -> None:
       gmhf fmt spec.guide           rewrite it in the one canonical format
       gmhf explain spec.guide       source vs believed target, per factor
       gmhf sample spec.guide -n 5   draw environments from the believed target
+      gmhf view spec.guide -n 4     pictures of environments drawn from it
       gmhf train spec.guide         meta-train a model on environments from the spec
+      gmhf run spec.guide           steer it with expert feedback, then meta-train (the method)
+      gmhf domains                  the installed domains, their factors and benchmark truths
       gmhf plugins                  what is installed and what it registers
 
     The language is described in docs/language.md.

@@ -119,14 +119,15 @@ def view(spec: str, count: int, out: str | None, seed: int, domain: str | None, 
       gmhf view examples/specs/sinusoid.guide -n 4 --out views/
     """
     set_torch_threads()
-    import torch
 
     import gmhf
     from gmhf.core.generator import SimulatorGenerator
+    from gmhf.core.seeding import named_stream
 
     guidance = gmhf.load(Path(spec), domain=domain)  # a Path: always a file
     theta = guidance.sample(count, seed=seed)
-    data = SimulatorGenerator(guidance.domain).generate(theta.values, generator=torch.Generator().manual_seed(seed))
+    stream = named_stream("gmhf-view", seed)  # the data's noise: any int seed, apart from θ's stream
+    data = SimulatorGenerator(guidance.domain).generate(theta.values, generator=stream)
     folder = Path(out) if out is not None else Path("views") / Path(spec).stem
     folder.mkdir(parents=True, exist_ok=True)
     views = []

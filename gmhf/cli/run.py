@@ -63,7 +63,8 @@ def run(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool,
     """
     # Long: one command read top to bottom (options, loop, Ctrl-C, report); a quarter is its --help.
     set_torch_threads()
-    from gmhf.pipeline import RunConfig, execute, run_directory_name
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.pipeline import RunConfig, execute, run_directory_name, saved_config
 
     if resume:
         given = [f"--{name.replace('_', '-')}" for name in (*RUN_OPTIONS, *LOOP_OPTIONS)
@@ -83,10 +84,11 @@ def run(ctx: click.Context, spec: str | None, run_dir: str | None, resume: bool,
                            rounds=rounds, answers_per_round=answers_per_round, baselines=baselines,
                            show_theta=show_theta)
         run_dir = run_dir or run_directory_name(spec)
-    progress = show_progress(as_json=as_json) and not any(e.startswith("terminal") for e in expert)
-    on_round, stop_rounds = _round_progress(config.rounds if config else 0, progress)
-    on_step, stop_steps = (training_progress(0, config.train.steps) if progress and config
-                           else (report_evaluations, None))
+    # decided by the settings that will run (the saved ones on --resume): no bar over a person's prompts
+    settings = config if config is not None else saved_config(RunDirectory(run_dir))
+    progress = show_progress(as_json=as_json) and not any(e.startswith("terminal") for e in settings.experts)
+    on_round, stop_rounds = _round_progress(settings.rounds, progress)
+    on_step, stop_steps = training_progress(0, settings.train.steps) if progress else (report_evaluations, None)
     try:
         result = execute(config, run_dir, on_round=on_round, on_step=on_step, progress=progress)
     except KeyboardInterrupt:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gmhf.cli.common import FiniteFloat, echo_json, set_torch_threads, show_progress
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
 from gmhf.errors import UsageError
+
+if TYPE_CHECKING:
+    from gmhf.core.trainer import TrainConfig
 
 #: Options that shape a run; with --resume the saved config decides them, so they may not be given
 #: (except `--steps`, which extends the run).
@@ -155,7 +158,8 @@ def train(ctx: click.Context, spec: str | None, run_dir: str | None, resume: boo
                f"{losses}\nrun directory: {run_dir}")
 
 
-def train_config(spec: str, options: dict[str, Any]) -> Any:
+def train_config(spec: str, options: dict[str, Any]) -> TrainConfig:
+    """The `TrainConfig` of the training options (shared by `train` and `run`); bad values are usage errors."""
     from pydantic import ValidationError
 
     from gmhf.core.trainer import TrainConfig

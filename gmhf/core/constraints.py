@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gmhf.core.registry import Registry
     from gmhf.dsl.check import CheckedSpec, FactorPlan, Located
 
-__all__ = ["CompileContext", "Constraint", "Expect", "Invariant", "Prefer", "Prior", "Require", "Role", "Shift"]
+__all__ = ["CompileContext", "Constraint", "Expect", "Invariant", "Prefer", "Prior", "Require", "Role", "Shift", "Truncate"]
 
 #: What a constraint does in sampling: `hard` rejects (by `accepts`), `soft` reweights (by
 #: `log_weight`), `data` is checked on generated data (by `holds`), `support` is enforced by the
@@ -216,26 +216,29 @@ class Require(Constraint):
     condition: Callable[[dict[str, Tensor]], Tensor]
 
     def __init__(self, condition: Callable[[dict[str, Tensor]], Tensor], space: FactorSpace, *,
-                 truncating: bool = False, where: str = "", factors: tuple[str, ...] = ()) -> None:
+                 where: str = "", factors: tuple[str, ...] = ()) -> None:
         super().__init__(where=where, factors=factors)
         self.condition = condition
         self.space = space
         self.lookup = tuple((name, space.index(name)) for name in factors)
-        self.truncating = truncating
 
     @classmethod
     def from_statement(cls, located: Located, context: CompileContext) -> Constraint:
         expr = located.statement.expr  # type: ignore[union-attr]
         truncating = located in context.spec.truncating
-        return (Truncate if truncating else cls)(context.condition(expr), context.space, truncating=truncating,
-                                                 where=located.where, factors=_factors_in(expr, context.space))
+        return (Truncate if truncating else cls)(context.condition(expr), context.space, where=located.where,
+                                                 factors=_factors_in(expr, context.space))
 
     def accepts(self, theta: Tensor) -> Tensor:
         return self.condition(_columns(theta, self.lookup))
 
 
 class Truncate(Require):
-    """`require` bounding one factor by constants: the factor's marginal is truncated, nothing rejects."""
+    """`require` bounding one factor by constants: the factor's marginal is truncated, nothing rejects.
+
+    `Require.from_statement` builds this class instead of `Require` for such a statement, so its
+    role (`support`) is declared on the class rather than recognised later.
+    """
 
     role = "support"
 

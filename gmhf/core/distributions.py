@@ -24,12 +24,10 @@ from gmhf.core.truncation import EmptyTruncation, Tails, Truncated
 
 __all__ = [
     "Affine", "Beta", "Choice", "Distribution1D", "EmptyTruncation", "LogNormal", "Normal", "Truncated", "Uniform",
-    "discretize",
     "truncate",
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-_LOG_TINY = LOG_TINY
 _TINY, _HUGE = math.ulp(0.0), 1.7976931348623157e308  # the extreme positive float64 values
 _BELOW_ONE = math.nextafter(1.0, 0.0)
 
@@ -132,7 +130,7 @@ class LogNormal:
     def __init__(self, mu: float, sigma: float) -> None:
         require("lognormal", location_scale_problem((mu, sigma)))
         self.normal = Normal(mu, sigma)
-        self.mode = math.exp(mu - sigma * sigma) if mu - sigma * sigma > _LOG_TINY else None
+        self.mode = math.exp(mu - sigma * sigma) if mu - sigma * sigma > LOG_TINY else None
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """Draws rounded into the positive floats (never 0 nor inf, where exp under- or overflows)."""
@@ -315,19 +313,6 @@ def truncate(base: Distribution1D, low: float, high: float) -> Distribution1D:
         keep = (base.values >= low) & (base.values <= high)
         return Choice(base.values[keep], base.probs[keep])
     return Truncated(base, low, high)
-
-
-def discretize(base: Distribution1D, low: int, high: int) -> Choice:
-    """An integer factor's distribution: P(k) ∝ density of `base` at k, for k in [low, high]."""
-    values = torch.arange(low, high + 1, dtype=DTYPE)
-    if isinstance(base, Uniform):
-        weights = ((values >= base.low) & (values <= base.high)).to(DTYPE)
-    else:
-        weights = base.log_prob(values).exp()
-    if not float(weights.sum()) > 0:
-        raise ValueError(f"no integer in [{low}, {high}] has positive probability.")
-    keep = weights > 0
-    return Choice(values[keep], weights[keep])
 
 
 # Factories named by the built-in distribution kinds (args are already validated).

@@ -9,7 +9,6 @@ replays the stored rounds exactly: a stored answer is read back, never asked for
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from torch import Tensor
 
 from gmhf.core.experts import Answer, Question, check_answers, sample_id
 from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
+from gmhf.core.seeding import named_stream
 from gmhf.core.theta import Theta
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ class RoundReport:
 
     round: int
     answers: int  # cumulative, all experts
-    asked: int  # questions put to an expert this round (not read back from the store)
     stopped: bool  # an expert stopped answering (the rest of the round is unasked)
     in_support: float | None = None  # share of π's draws inside the truth's support
     mmd: float | None = None  # MMD² between π and the truth in θ (standardised columns)
@@ -62,11 +61,6 @@ class RoundReport:
 def expert_key(index: int, expert: Expert) -> str:
     """How an expert is named in the store: its position and name (two `simulated:0.9` stay apart)."""
     return f"{index}:{expert.name}"
-
-
-def _round_stream(seed: int, round_: int) -> torch.Generator:
-    digest = hashlib.sha256(f"gmhf-round:{seed}:{round_}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 class FeedbackLoop:
@@ -92,7 +86,8 @@ class FeedbackLoop:
         self._answered: list[Tensor] = []  # every answered θ and its answer, for the experts' agreement
         self._given: list[str] = []
         self._template = steerer.sample(0, generator=torch.Generator())
-        self._truth_theta = (truth.sample(EVALUATION_SAMPLES, generator=_round_stream(seed, -1)).values
+        truth_stream = named_stream("gmhf-round", seed, -1)
+        self._truth_theta = (truth.sample(EVALUATION_SAMPLES, generator=truth_stream).values
                              if truth is not None else None)
 
     def run_round(self, round_: int, *, ask: bool = True, measure: bool = True) -> RoundReport:
@@ -101,13 +96,13 @@ class FeedbackLoop:
         With `ask=False` only stored answers are used (a replay after training began); a missing
         one is an error then, since the run would not be the run that was checkpointed.
         """
-        stream = _round_stream(self.seed, round_)
+        stream = named_stream("gmhf-round", self.seed, round_)
         values = self.steerer.propose(self.answers_per_round, generator=stream)
         questions = self._questions(round_, values)
         answered_values: list[Tensor] = []
         answers: list[str] = []
         reliabilities: list[float] = []
-        asked, stopped = 0, False
+        stopped = False
         for index, expert in enumerate(self.experts):
             key = expert_key(index, expert)
             self.store.asked(round_, key, questions)
@@ -123,7 +118,6 @@ class FeedbackLoop:
                 for question, answer in zip(missing, given, strict=False):
                     self.store.answered(key, question.sample_id, answer)  # committed before it is used
                     stored[question.sample_id] = answer
-                asked += len(given)
                 stopped = len(given) < len(missing)
             p = expert.reliability if expert.reliability is not None else DEFAULT_RELIABILITY
             for question in questions:
@@ -136,7 +130,7 @@ class FeedbackLoop:
             self._answered.extend(answered_values)
             self._given.extend(answers)
         self.answers += len(answers)
-        report = RoundReport(round_, self.answers, asked, stopped, agent=self.steerer.state())
+        report = RoundReport(round_, self.answers, stopped, agent=self.steerer.state())
         return self._measured(report, round_) if measure else report
 
     def _questions(self, round_: int, values: Tensor) -> list[Question]:
@@ -156,7 +150,7 @@ class FeedbackLoop:
             return report
         from dataclasses import replace
 
-        stream = _round_stream(self.seed, 10_000 + round_)
+        stream = named_stream("gmhf-round", self.seed, 10_000 + round_)
         drawn = self.steerer.sample(EVALUATION_SAMPLES, generator=stream).values
         inside = float(self.truth.accepts(drawn).to(torch.float64).mean())
         pooled = torch.cat([drawn, self._truth_theta])

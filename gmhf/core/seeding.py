@@ -8,7 +8,7 @@ import torch
 
 from gmhf.errors import UsageError
 
-__all__ = ["random_stream", "spawn_seed", "torch_seed"]
+__all__ = ["named_seed", "named_stream", "random_stream", "spawn_seed", "torch_seed"]
 
 
 def random_stream(seed: int | None = None) -> torch.Generator:
@@ -37,3 +37,18 @@ def torch_seed(seed: int) -> int:
 def spawn_seed(generator: torch.Generator) -> int:
     """A seed for a child stream, drawn from `generator` (so the child is reproducible from the parent)."""
     return int(torch.randint(0, 2**62, (), generator=generator))
+
+
+def named_seed(*parts: object) -> int:
+    """A 63-bit seed named by its parts (a run's seed, a purpose, a round, a question id …).
+
+    The same parts always give the same seed and different parts unrelated ones, so a stream can be
+    rebuilt from its name alone, whatever ran before it (a resumed run replays rounds this way).
+    """
+    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def named_stream(*parts: object) -> torch.Generator:
+    """A generator seeded with `named_seed(*parts)`."""
+    return torch.Generator().manual_seed(named_seed(*parts))

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-from scipy import special as sp
 from torch import Tensor
 
 __all__ = [
@@ -27,34 +26,37 @@ _NODES, _WEIGHTS = (torch.from_numpy(v) for v in np.polynomial.legendre.leggauss
 _LOG_WEIGHTS = _WEIGHTS.log()
 
 
-def _scipy(function: np.ufunc, *args: float | Tensor) -> Tensor:
+def _scipy(name: str, *args: float | Tensor) -> Tensor:
+    # scipy is imported on first use: it costs a fifth of a second, and most specs never need it.
+    from scipy import special
+
     arrays = [a.detach().to("cpu", DTYPE).numpy() if isinstance(a, Tensor) else a for a in args]
-    return torch.from_numpy(np.asarray(function(*arrays), dtype=np.float64))
+    return torch.from_numpy(np.asarray(getattr(special, name)(*arrays), dtype=np.float64))
 
 
 def ndtri_exp(log_p: Tensor) -> Tensor:
     """z with log Φ(z) = `log_p`: the normal quantile of a probability given by its log (exact in far tails)."""
-    return _scipy(sp.ndtri_exp, log_p).to(log_p.device)
+    return _scipy("ndtri_exp", log_p).to(log_p.device)
 
 
 def betainc(a: float, b: float, x: Tensor) -> Tensor:
     """The regularised incomplete beta function I_x(a, b): beta(a, b)'s CDF."""
-    return _scipy(sp.betainc, a, b, x).to(x.device)
+    return _scipy("betainc", a, b, x).to(x.device)
 
 
 def betaincc(a: float, b: float, x: Tensor) -> Tensor:
     """1 − I_x(a, b), computed without cancellation (beta(a, b)'s survival function)."""
-    return _scipy(sp.betaincc, a, b, x).to(x.device)
+    return _scipy("betaincc", a, b, x).to(x.device)
 
 
 def betaincinv(a: float, b: float, p: Tensor) -> Tensor:
     """x with I_x(a, b) = `p`."""
-    return _scipy(sp.betaincinv, a, b, p).to(p.device)
+    return _scipy("betaincinv", a, b, p).to(p.device)
 
 
 def betainccinv(a: float, b: float, q: Tensor) -> Tensor:
     """x with 1 − I_x(a, b) = `q`."""
-    return _scipy(sp.betainccinv, a, b, q).to(q.device)
+    return _scipy("betainccinv", a, b, q).to(q.device)
 
 
 def log1mexp(x: Tensor) -> Tensor:
@@ -76,4 +78,6 @@ def gauss_legendre_log_integral(log_density: object, low: Tensor, high: Tensor) 
 
 def betaln(a: float, b: float) -> float:
     """log B(a, b), without the cancellation of lgamma(a) + lgamma(b) − lgamma(a + b) at large shapes."""
-    return float(sp.betaln(a, b))
+    from scipy import special
+
+    return float(special.betaln(a, b))

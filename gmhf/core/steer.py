@@ -164,11 +164,6 @@ class PosteriorSteerer:
                                   count)
         return torch.cat([direct, candidates[chosen]])
 
-    @property
-    def fitted(self) -> bool:
-        """Whether any informative answer has shaped π yet."""
-        return self.model.fitted
-
     def _typical_reliability(self) -> float:
         return float(self.reliabilities.mean()) if len(self.reliabilities) else 0.75
 

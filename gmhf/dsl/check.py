@@ -89,7 +89,7 @@ class _SpecChecker(Checker):
             return []
         if (problem := not_a_spec_file(target)) is not None:
             self.error(here, stmt, f'`use "{stmt.path}"`: {problem}',
-                       hint=f"{'looked for' if problem == 'no such file' else 'found'} {target}")
+                       hint=f"{'found' if target.exists() else 'looked for'} {target}")
             return []
         if len(stack) >= MAX_USE_DEPTH:
             self.error(here, stmt, f"`use` chain too deep: more than {MAX_USE_DEPTH} files nested",
@@ -130,7 +130,7 @@ class _SpecChecker(Checker):
         if domain_stmt is not None:
             domain_name = domain_stmt.statement.name.id  # type: ignore[union-attr]
         if domain_name is None:
-            if not any(d.severity == "error" for d in self.diagnostics):
+            if not self.errors:
                 self.error(path, None, "missing domain", hint="start the spec with `domain NAME`, e.g. "
                            + " or ".join(f"`domain {d}`" for d in sorted(self.registry.domains)[:3]))
             return None

@@ -9,13 +9,13 @@ answer an uninterrupted run would have got.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from gmhf.core.experts import Answer, ExpertContext, Question, parse_options, unit_interval
+from gmhf.core.seeding import named_stream
 from gmhf.errors import UsageError
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class SimulatedExpert:
         plausible = self.truth.accepts(torch.stack([q.values for q in questions]))
         answers: list[Answer] = []
         for question, truly in zip(questions, plausible.tolist(), strict=True):
-            draws = torch.rand(2, generator=self._stream(question.sample_id), dtype=torch.float64).tolist()
+            stream = named_stream(self.seed, self.index, question.sample_id)
+            draws = torch.rand(2, generator=stream, dtype=torch.float64).tolist()
             if draws[0] < self.unsure:
                 answers.append("unsure")
                 continue
@@ -70,9 +71,6 @@ class SimulatedExpert:
             answers.append("accept" if truly == right else "reject")
         return answers
 
-    def _stream(self, sample_id: str) -> torch.Generator:
-        digest = hashlib.sha256(f"{self.seed}:{self.index}:{sample_id}".encode()).digest()
-        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
     def __repr__(self) -> str:
         return f"SimulatedExpert(reliability={self.reliability:g}, unsure={self.unsure:g}, index={self.index})"
