@@ -34,6 +34,7 @@ _EXPORTS = {
     "hookimpl": "gmhf.plugins.hookspecs",
     "load": "gmhf.api",
     "parse": "gmhf.api",
+    "pool": "gmhf.api",
     "run": "gmhf.pipeline",
 }
 
@@ -54,7 +55,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from gmhf.api import compile, load, parse
+    from gmhf.api import compile, load, parse, pool
     from gmhf.core.constraints import Constraint
     from gmhf.core.domain import Domain
     from gmhf.core.factors import Factor, FactorSpace, Observable

@@ -10,10 +10,15 @@ from gmhf.dsl import ast
 from gmhf.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gmhf.core.guidance import Guidance
+    from gmhf.core.pooling import PooledBelief
     from gmhf.dsl.check import CheckedSpec
 
-__all__ = ["check_text", "compile", "load", "parse", "read_spec", "spec_file"]
+__all__ = ["check_text", "compile", "load", "parse", "pool", "read_spec", "spec_file"]
+
+Spec = str | bytes | os.PathLike[str]
 
 
 def read_spec(path_or_text: str | bytes | os.PathLike[str]) -> tuple[str, str, Path | None]:
@@ -136,3 +141,52 @@ def load(path_or_text: str | bytes | os.PathLike[str], *, domain: str | None = N
     text, path, _ = read_spec(path_or_text)
     checked = check_text(text, path=path, domain=domain)
     return compile_checked(checked, plugin_host().registry)
+
+
+def pool(*specs: Spec | Guidance | Sequence[Spec | Guidance], domain: str | None = None) -> Guidance | PooledBelief:
+    """Load several specs of one domain and pool them into one belief, weighted by their `trust`.
+
+    The pooled belief is the mixture q(θ) = Σ_i w_i q_i(θ), w_i = trust_i / Σ_j trust_j (docs/method.md,
+    "Several specs"). It has what steering agents, task pools and `explain` read from a `Guidance`:
+    `space`, `domain`, `trust`, `flagged`, `invariant`, `expects`, `sample`, `log_prob`, `accepts`.
+
+    Args:
+        *specs: `.guide` files or spec texts (as `load` takes them), or compiled `Guidance`s; a single
+            list or tuple of them works too.
+        domain: the domain for specs without a `domain` statement.
+
+    Returns:
+        The plain `Guidance` for one spec; a `PooledBelief` for several.
+
+    Raises:
+        UsageError: no spec, or specs of different domains (the message names both).
+        SpecError: a mistake in one of the specs, with its `path:line:col`.
+
+    Example:
+        >>> belief = gmhf.pool("examples/specs/duffing.guide", "examples/specs/duffing_vague.guide")
+        >>> belief.weights
+        (0.5, 0.5)
+    """
+    from gmhf.core.guidance import Guidance
+    from gmhf.core.pooling import PooledBelief
+
+    if len(specs) == 1 and isinstance(specs[0], list | tuple):
+        specs = tuple(specs[0])
+    if not specs:
+        raise UsageError("`pool` needs at least one spec, got none.")
+    beliefs: list[Guidance] = []
+    names: list[str] = []
+    for index, spec in enumerate(specs):
+        if isinstance(spec, Guidance):
+            beliefs.append(spec)
+            names.append(next(iter(spec.checked.sources), f"spec {index + 1}"))
+        elif isinstance(spec, str | bytes | os.PathLike):
+            beliefs.append(load(spec, domain=domain))
+            is_file = not isinstance(spec, bytes) and spec_file(spec) is not None
+            names.append(str(spec) if is_file else f"spec {index + 1}")
+        else:
+            raise UsageError(f"each spec must be a path, spec text or Guidance, got {type(spec).__name__} "
+                             f"(spec {index + 1}).")
+    if len(beliefs) == 1:
+        return beliefs[0]
+    return PooledBelief(beliefs, names=names)
