@@ -1,4 +1,4 @@
-"""`gmhf explain`: what a spec believes, and what it does in effect; or how two specs differ.
+"""`gmhf explain`: what a spec believes, and what it does in effect; or what several specs believe pooled.
 
 Imports torch inside the command body, after setting the thread count.
 """
@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from gmhf.cli.common import echo_json, set_torch_threads
 from gmhf.errors import EXIT_CODES_EPILOG as EPILOG
-from gmhf.errors import ExitCode, UsageError
+from gmhf.errors import ExitCode
+
+if TYPE_CHECKING:
+    from gmhf.core.guidance import Guidance
 
 
 @click.command(epilog=EPILOG)
@@ -29,7 +32,9 @@ def explain(specs: tuple[str, ...], as_json: bool, with_data: bool, domain: str 
     (shifted or given a prior), the joint constraints with their acceptance rates, and the trust;
     then the effective marginals after every `require` and `prefer` (quantiles and a histogram
     from 4,000 fixed-seed draws), each `prefer`'s effect, and warnings for rare constraints. With
-    two SPECS, compares them factor by factor instead, with the overlap of their marginals.
+    several SPECS (of one domain), shows the belief `gmhf run` starts from: their mixture weighted
+    by trust, with each spec's weight and target and the pooled marginals; two SPECS are also
+    compared factor by factor, with the overlap of their marginals.
 
     \b
     Examples:
@@ -37,20 +42,13 @@ def explain(specs: tuple[str, ...], as_json: bool, with_data: bool, domain: str 
       gmhf explain examples/specs/duffing.guide --data
       gmhf explain examples/specs/duffing.guide examples/specs/duffing_vague.guide
     """
-    if len(specs) > 2:
-        raise UsageError(f"explain takes one SPEC, or two to compare; got {len(specs)}.")
     set_torch_threads()
     import gmhf
     from gmhf.core import effects
 
     guidances = [gmhf.load(Path(path), domain=domain) for path in specs]  # a Path: always a file
-    if len(specs) == 2:
-        rows = effects.compare(*guidances)
-        if as_json:
-            echo_json({"specs": list(specs), "domain": guidances[0].checked.domain, "compare": rows})
-        else:
-            click.echo(_compare_text(specs, rows), nl=False)
-        sys.exit(ExitCode.OK)
+    if len(specs) > 1:
+        _explain_pooled(specs, guidances, as_json, with_data)
     guidance = guidances[0]
     data = guidance.explain()
     data["effective"] = effects.effective_marginals(guidance)
@@ -117,4 +115,80 @@ def _compare_text(specs: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
         lines.append(f"  {row['factor']}: {text}  overlap {overlap}")
         if "sparkline" in a:
             lines.append(f"    a [{a['sparkline']}]  b [{b['sparkline']}]")
+    return "\n".join(lines) + "\n"
+
+
+def _explain_pooled(specs: tuple[str, ...], guidances: list[Guidance], as_json: bool, with_data: bool) -> NoReturn:
+    from gmhf.core import effects
+    from gmhf.core.pooling import PooledBelief
+
+    pooled = PooledBelief(guidances, names=list(specs))
+    data: dict[str, Any] = {"specs": list(specs), **pooled.explain()}
+    as_guidance = cast("Guidance", pooled)  # effects reads only `space`, `domain`, `expects` and `sample`
+    data["effective"] = effects.effective_marginals(as_guidance)
+    means = pooled.sample(effects.SAMPLES, seed=0).values.mean(0)  # the same draws as `effective`
+    for i, row in enumerate(data["effective"]):
+        if row["kind"] != "categorical":
+            row["mean"] = float(means[i])
+    if with_data and pooled.expects:
+        data["expect_rejection"] = effects.expect_rejections(as_guidance)
+    data["warnings"] = [warning for g in guidances
+                        for warning in effects.rare_constraints(g.explain(), effects.prefer_effects(g))]
+    if len(specs) == 2:
+        data["compare"] = effects.compare(*guidances)
+    if as_json:
+        echo_json(data)
+        sys.exit(ExitCode.OK)
+    click.echo(_pooled_text(data, with_data), nl=False)
+    if len(specs) == 2:
+        click.echo("\n" + _compare_text(specs, data["compare"]), nl=False)
+    for warning in data["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    sys.exit(ExitCode.OK)
+
+
+def _label(index: int) -> str:
+    return chr(ord("a") + index) if index < 26 else f"s{index + 1}"
+
+
+EFFECTS = {"joint": "rejects", "truncate": "truncates one factor", "prefer": "soft: reweights",
+           "expect": "checked on generated data"}
+
+
+def _pooled_text(data: dict[str, Any], with_data: bool) -> str:
+    from gmhf.core.budget import share_text
+
+    weights = data["weights"]
+    lines = [f"Pooled belief of {len(weights)} specs (domain {data['domain']}): linear pooling, weights "
+             f"proportional to trust; pooled trust {data['trust']:.3g} (weighted mean)"]
+    lines += [f"  {_label(i)} = {w['spec']}: weight {w['weight']:.3g}, trust {w['trust']:g}, its joint constraints "
+              f"accept {share_text(w['acceptance_rate'])}" for i, w in enumerate(weights)]
+    width = max(len(f["factor"]) for f in data["factors"])
+    lines += ["", "Believed target per spec; steered = the pool's steering (union of flags, invariant in all):"]
+    for f in data["factors"]:
+        steered = "never (invariant)" if f["invariant"] else "yes" if f["flagged"] else "no"
+        targets = "; ".join(f"{_label(i)}: {t}" for i, t in enumerate(f["targets"]))
+        lines.append(f"  {f['factor']:<{width}}  {steered:<17}  {targets}")
+    statements = [(i, what, entry) for i, w in enumerate(weights)
+                  for what in ("joint", "truncate", "prefer", "expect") for entry in w[what]]
+    if statements:
+        lines += ["", "Constraints per spec:"]
+        lines += [f"  {_label(i)} line {e['where'].rsplit(':', 1)[-1]}: {e['statement']} ({EFFECTS[what]})"
+                  for i, what, e in statements]
+    lines += [f"expect (pooled): {e['statement']}" for e in data["expect"] if e["where"].startswith("pooled")]
+    lines += ["", "Pooled marginals (4,000 mixture draws, seed 0): mean | 5% | 50% | 95%  histogram"]
+    for f in data["effective"]:
+        if f["kind"] == "categorical":
+            shares = ", ".join(f"{level} {share:.0%}" for level, share in f["levels"].items())
+            lines.append(f"  {f['factor']:<{width}}  {shares}")
+        else:
+            low, high = (_number(v) for v in f["range"])
+            lines.append(f"  {f['factor']:<{width}}  {_number(f['mean'])} | {_number(f['q05'])} | "
+                         f"{_number(f['q50'])} | {_number(f['q95'])}  {low} [{f['sparkline']}] {high}")
+    report = data.get("expect_rejection")
+    if report is not None:
+        lines += [f"expect {e['where']}: rejects {e['rejection_rate']:.1%} of {e['generated']} generated "
+                  f"environments" for e in report["expect"]]
+    elif data["expect"] and not with_data:
+        lines.append("(rerun with --data to generate environments and see what the `expect`s reject)")
     return "\n".join(lines) + "\n"

@@ -102,8 +102,8 @@ class PooledBelief:
         first = beliefs[0]
         for name, belief in zip(names[1:], beliefs[1:], strict=True):
             if belief.checked.domain != first.checked.domain or belief.space.names != first.space.names:
-                raise UsageError(f"{names[0]} is about domain {first.checked.domain!r} but {name} about "
-                                 f"{belief.checked.domain!r}; only specs of one domain can be pooled.")
+                raise UsageError(f"the specs are about different domains: {names[0]} about {first.checked.domain!r}, "
+                                 f"{name} about {belief.checked.domain!r}; only specs of one domain can be pooled.")
         self.beliefs: tuple[Guidance, ...] = tuple(beliefs)
         self.names: tuple[str, ...] = tuple(names)
         self.space = first.space
@@ -189,27 +189,26 @@ class PooledBelief:
 
     # ------------------------------------------------------------------ explaining
     def explain(self) -> dict[str, Any]:
-        """Each spec's weight and constraints, and per factor every spec's believed target.
+        """Each spec's weight and constraints (`weights`), and per factor every spec's believed target.
 
         The pooled marginals themselves have no closed form; `gmhf explain` estimates them from
         draws of the mixture.
         """
         each = [b.explain() for b in self.beliefs]
-        specs = [{"spec": name, "trust": b.trust, "weight": w, "acceptance_rate": e["acceptance_rate"],
+        weights = [{"spec": name, "trust": b.trust, "weight": w, "acceptance_rate": e["acceptance_rate"],
                   "joint": e["joint"], "truncate": e["truncate"], "prefer": e["prefer"], "expect": e["expect"]}
                  for name, b, w, e in zip(self.names, self.beliefs, self.weights, each, strict=True)]
         factors = []
         for i, row in enumerate(each[0]["factors"]):
             factors.append({
                 "factor": row["factor"], "kind": row["kind"], "bounds": row["bounds"], "unit": row["unit"],
-                "source": row["source"], "targets": {name: e["factors"][i]["target"]
-                                                     for name, e in zip(self.names, each, strict=True)},
+                "source": row["source"], "targets": [e["factors"][i]["target"] for e in each],
                 "flagged": row["factor"] in self.flagged, "invariant": row["factor"] in self.invariant,
             })
         pooled_expect = [{"statement": "kept when a spec that allows the environment accepts its data",
                           "where": e.where} for e in self._expects if isinstance(e, PooledExpect)]
         return {"domain": self.beliefs[0].checked.domain, "trust": self.trust, "pooling": "linear",
-                "specs": specs, "factors": factors, "expect": pooled_expect or specs[0]["expect"]}
+                "weights": weights, "factors": factors, "expect": pooled_expect or weights[0]["expect"]}
 
     def __repr__(self) -> str:
         weights = ", ".join(f"{w:.3g}" for w in self.weights)
