@@ -123,7 +123,7 @@ def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
     truth, truth_name = load_truth(config.truth, guidance)
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
-    learner = build_learner(config, evaluation, seeds["model"])
+    learner = build_learner(config, evaluation, seeds["model"], domain=guidance.domain)
     digests = spec_digests(guidance, truth if config.truth is not None else None)
     directory.create({"gmhf_config": config.model_dump(mode="json"), "specs": digests})
     generator = build_generator(config, guidance.domain, directory, seeds["twin"], progress)
@@ -170,7 +170,7 @@ def resume_training(run_dir: str | os.PathLike[str], *,
         config = config.model_copy(update={"steps": steps})
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
-    learner = build_learner(config, evaluation, seeds["model"])
+    learner = build_learner(config, evaluation, seeds["model"], domain=guidance.domain)
     generator = build_generator(config, guidance.domain, directory, seeds["twin"], progress)
     trainer = build_trainer(config, guidance, guidance.domain, guidance.expects, generator, learner, evaluation, directory,
                             seeds["pool"], on_step)
@@ -220,12 +220,20 @@ def evaluation_tasks(config: TrainConfig, truth: Guidance, seed: int) -> TaskBat
     return pool.sample(config.eval_tasks)
 
 
-def build_learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearner:
-    """The learner with a model sized by the tasks; a mismatch with the tasks fails here."""
+def build_learner(config: TrainConfig, tasks: TaskBatch, seed: int, *, domain: Domain | None = None) -> MetaLearner:
+    """The learner with a model sized by the tasks; a mismatch with the tasks fails here.
+
+    The model is the domain's own network (`Domain.model`) if it has one, else an MLP; without
+    `domain`, the domain of `config.spec` is looked up.
+    """
     import torch
 
     from gmhf.core.networks import mlp
 
+    if domain is None:
+        from gmhf.api import load
+
+        domain = load(config.spec, domain=config.domain).domain
     cls = learner_class(config.learner)
     classes = None if tasks.support_y.is_floating_point() else int(max(tasks.support_y.max(),
                                                                        tasks.query_y.max())) + 1
@@ -233,7 +241,10 @@ def build_learner(config: TrainConfig, tasks: TaskBatch, seed: int) -> MetaLearn
         outputs = tasks.support_y.shape[-1]
     else:
         outputs = config.hidden[-1] if cls.output == "embedding" else classes
-    model = mlp(tasks.support_x.shape[-1], outputs, config.hidden, generator=torch.Generator().manual_seed(seed))
+    stream = torch.Generator().manual_seed(seed)
+    model = domain.model(tuple(tasks.support_x.shape[2:]), outputs, hidden=config.hidden, generator=stream)
+    if model is None:
+        model = mlp(tasks.support_x.shape[-1], outputs, config.hidden, generator=stream)
     options = {"tasks_per_chunk": config.tasks_per_chunk, **cls.task_options(classes), **config.learner_options}
     try:
         learner = cls(model, **options)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
     from gmhf.core.factors import FactorSpace
 
@@ -59,6 +60,18 @@ class Domain(abc.ABC):
 
         raise UsageError(f"domain {self.name!r} does not turn its data into examples, so it cannot be "
                          f"meta-trained on; its plugin must define `examples(theta, data)`.")
+
+    def model(self, inputs: tuple[int, ...], outputs: int, *, hidden: tuple[int, ...],
+              generator: torch.Generator) -> nn.Module | None:
+        """The network meta-trained on this domain's tasks, or None (the default) for an MLP with `hidden` layers.
+
+        `inputs` is one example's input shape (`(3,)` for vectors, `(3, 32, 32)` for pictures),
+        `outputs` the width of the last layer (targets, classes, or a learner's embedding), `hidden`
+        the user's `--hidden` widths (interpret them as suits the network), `generator` the stream
+        the initial weights must come from. Override it when an MLP on flat vectors does not fit the
+        data, as the scenes domain does with a small CNN.
+        """
+        return None
 
     def view(self, theta: torch.Tensor, data: Any, index: int = 0, *, fmt: str = "png") -> bytes:
         """A picture of environment `index` of a generated batch (θ `[n, k]`, its data), for an expert to judge.

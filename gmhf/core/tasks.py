@@ -90,8 +90,10 @@ def split_tasks(inputs: Tensor, targets: Tensor, theta: Tensor, *, support: int,
                 generator: torch.Generator, valid: Tensor | None = None) -> TaskBatch:
     """Cut one task per environment: `support` + `query` distinct examples drawn at random.
 
-    `inputs` `[n, P, dx]` and `targets` `[n, P, dy]` (or `[n, P]` class labels) are all the examples
-    of each environment; every task gets its own random split.
+    `inputs` `[n, P, ·]` and `targets` `[n, P, dy]` (or `[n, P]` class labels) are all the examples
+    of each environment; every task gets its own random split. With class labels the draw is
+    stratified, as N-way K-shot tasks are: the classes take turns (in a random order), so the
+    support holds ⌊support / N⌋ or one more example of each of the N classes, and the query too.
     """
     n, points = inputs.shape[0], inputs.shape[1]
     if support < 1 or query < 1:
@@ -99,7 +101,10 @@ def split_tasks(inputs: Tensor, targets: Tensor, theta: Tensor, *, support: int,
     if support + query > points:
         raise UsageError(f"tasks of {support} support + {query} query examples need {support + query} examples "
                          f"per environment; the generated data has {points}.")
-    order = torch.rand(n, points, generator=generator).argsort(dim=1)[:, :support + query]
+    order = torch.rand(n, points, generator=generator).argsort(dim=1)
+    if targets.ndim == 2 and not targets.is_floating_point():
+        order = _classes_take_turns(order, targets)
+    order = order[:, :support + query]
 
     def take(values: Tensor, index: Tensor) -> Tensor:
         expanded = index.reshape(*index.shape, *([1] * (values.ndim - 2))).expand(*index.shape, *values.shape[2:])
@@ -108,6 +113,16 @@ def split_tasks(inputs: Tensor, targets: Tensor, theta: Tensor, *, support: int,
     s, q = order[:, :support], order[:, support:]
     ok = torch.ones(n, dtype=torch.bool) if valid is None else valid
     return TaskBatch(take(inputs, s), take(targets, s), take(inputs, q), take(targets, q), theta, ok)
+
+
+def _classes_take_turns(order: Tensor, labels: Tensor) -> Tensor:
+    # reorder a random permutation so that the i-th example of every class comes before the (i+1)-th of any
+    shuffled = labels.gather(1, order)
+    shuffled = shuffled - shuffled.min()
+    one_hot = torch.nn.functional.one_hot(shuffled, int(shuffled.max()) + 1)  # [n, P, C]
+    turn = (one_hot.cumsum(1) * one_hot).sum(-1) - 1  # how many of its class came before it
+    points = order.shape[1]
+    return order.gather(1, (turn * points + torch.arange(points)).argsort(dim=1))
 
 
 class TaskPool:

@@ -37,7 +37,7 @@ __all__ = ["PluginHost", "PluginInfo", "blame_plugin", "build_host", "plugin_hos
 ENTRY_POINT_GROUP = "gmhf"
 #: Built-in plugins: (name, module). They register through the same hooks as everyone else.
 BUILTIN_PLUGINS = (("builtin", "gmhf.plugins.builtin"), ("sinusoid", "gmhf.domains.sinusoid"),
-                   ("duffing", "gmhf.domains.duffing"))
+                   ("duffing", "gmhf.domains.duffing"), ("scenes", "gmhf.domains.scenes"))
 #: The built-in plugin every domain needs (its statements and distributions); it cannot be disabled.
 CORE_PLUGIN = "builtin"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
