@@ -42,6 +42,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/pytest_plugin.py
 	bash bench/peers/install.sh $(BIN)/python
 	$(BIN)/python bench/meta.py
+	$(BIN)/python bench/steer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results
