@@ -31,29 +31,42 @@ from gmhf.errors import UsageError
 if TYPE_CHECKING:
     from gmhf.core.guidance import Guidance
 
-__all__ = ["PooledBelief", "PooledExpect"]
+__all__ = ["PooledBelief", "PooledExpect", "row_uniforms"]
 
 
 class PooledExpect(Expect):
-    """The pool's condition on generated data: an environment is kept when some spec that allows
-    its θ (`accepts`) also accepts its data (every one of that spec's `expect`s holds).
+    """The pool's condition on generated data: each environment is checked against the `expect`s
+    of one spec, drawn with the probability that the environment came from it.
 
-    So a spec without `expect`s keeps the environments in its support whatever their data, and a
-    spec's `expect` never cuts away what another spec believes; an `expect` all specs share cuts
-    everywhere. (Mirrors `PooledBelief.accepts`: any component accepting is enough.)
+    That probability is w_i q_i(θ) / Σ_j w_j q_j(θ), so the environments kept are distributed as
+    Σ_i w_i q_i(θ) P(spec i's `expect`s hold | θ), normalised: every spec's belief about θ *and*
+    its data, pooled. A spec's `expect` never cuts what another spec drew, and a spec without
+    `expect`s keeps all it draws. The draw needs no random stream: its uniform number is a hash of
+    the row's position and of θ's bits (`row_uniforms`), so the same batch is judged the same way
+    every time, and a resumed run keeps the same environments.
     """
 
-    def __init__(self, beliefs: Sequence[Guidance], names: Sequence[str]) -> None:
+    def __init__(self, beliefs: Sequence[Guidance], names: Sequence[str], log_weights: Tensor) -> None:
         parts = [f"{name}: " + (", ".join(e.where for e in g.expects) or "none")
                  for name, g in zip(names, beliefs, strict=True)]
         super().__init__(_unused_condition, beliefs[0].space, where="pooled (" + "; ".join(parts) + ")")
         self.beliefs = tuple(beliefs)
+        self.log_weights = log_weights
+
+    def component(self, theta: Tensor) -> Tensor:
+        """The spec each row is judged by `[n]` (-1 for a row outside every spec's support)."""
+        log_joint = torch.stack([b.log_prob(theta) for b in self.beliefs]) + self.log_weights[:, None]
+        posterior = torch.softmax(log_joint, 0).nan_to_num(nan=0.0)  # rows outside every support: all 0
+        below = posterior.cumsum(0) <= row_uniforms(theta)[None, :]
+        chosen = below.sum(0)
+        return torch.where(chosen < len(self.beliefs), chosen, torch.full_like(chosen, -1))
 
     def holds(self, theta: Tensor, observables: dict[str, Tensor]) -> Tensor:
-        """Boolean `[n]`: whether some spec accepts both θ and its generated data."""
+        """Boolean `[n]`: whether each row's data meets the `expect`s of the spec it is judged by."""
+        chosen = self.component(theta)
         kept = torch.zeros(theta.shape[0], dtype=torch.bool)
-        for belief in self.beliefs:
-            mine = belief.accepts(theta)
+        for index, belief in enumerate(self.beliefs):
+            mine = chosen == index
             for expect in belief.expects:
                 mine = mine & expect.holds(theta, observables).bool()
             kept |= mine
@@ -61,6 +74,28 @@ class PooledExpect(Expect):
 
     def __repr__(self) -> str:
         return f"PooledExpect(specs={len(self.beliefs)}, where={self.where!r})"
+
+
+_PRIME = 2**31 - 1  # a Mersenne prime: products of two residues stay below 2^62, inside int64
+_MULTIPLIER = 48_271
+
+
+def row_uniforms(values: Tensor) -> Tensor:
+    """A uniform number in (0, 1) per row `[n]`, from a hash of the row's index and its float64 bits.
+
+    Deterministic for a given batch, and as good as a random draw for continuous θ (the low
+    mantissa bits of a draw are effectively random); the index keeps equal rows apart.
+    """
+    n = values.shape[0]
+    bits = values.to(torch.float64).contiguous().view(torch.int64)
+    h = torch.arange(n, dtype=torch.int64) % _PRIME
+    chunks = [bits & 0x7FFFFFFF, (bits >> 31) & 0x7FFFFFFF, (bits >> 62) & 3]
+    for column in range(values.shape[1]):
+        for chunk in chunks:
+            h = (h * _MULTIPLIER + chunk[:, column]) % _PRIME
+    for _ in range(4):  # a few rounds more, so the last column's bits spread over all of h
+        h = (h * _MULTIPLIER + 12_345) % _PRIME
+    return (h.to(torch.float64) + 0.5) / _PRIME
 
 
 def _unused_condition(named: dict[str, Tensor]) -> Tensor:
@@ -81,7 +116,7 @@ class PooledBelief:
 
     Members (each documented below): `space`, `domain`, `weights` (∝ trust, summing to 1),
     `trust` (Σ w_i·trust_i: the expected trust of the spec a draw came from), `flagged` (union),
-    `invariant` (invariant in every spec), `expects` (a `PooledExpect`), `sample`, `log_prob`,
+    `invariant` (invariant in every spec), `expects` (the shared ones, or a `PooledExpect`), `sample`, `log_prob`,
     `accepts`. `str()` is each spec's canonical text under a comment header with its weight.
 
     Raises:
@@ -119,7 +154,7 @@ class PooledBelief:
         texts = [_canonical_expects(b) for b in self.beliefs]
         if all(t == texts[0] for t in texts):  # shared by every spec (or none has any): exactly the spec's own
             return list(self.beliefs[0].expects)
-        return [PooledExpect(self.beliefs, self.names)]
+        return [PooledExpect(self.beliefs, self.names, self._log_weights)]
 
     # ------------------------------------------------------------------ flags
     @property
@@ -135,7 +170,7 @@ class PooledBelief:
     @property
     def expects(self) -> list[Expect]:
         """The spec's `expect`s when every spec has the same ones (by canonical text); otherwise
-        one `PooledExpect`: kept when a spec that allows θ also accepts its data."""
+        one `PooledExpect`: each environment meets the `expect`s of the spec it likely came from."""
         return list(self._expects)
 
     # ------------------------------------------------------------------ sampling and scoring
@@ -205,7 +240,8 @@ class PooledBelief:
                 "source": row["source"], "targets": [e["factors"][i]["target"] for e in each],
                 "flagged": row["factor"] in self.flagged, "invariant": row["factor"] in self.invariant,
             })
-        pooled_expect = [{"statement": "kept when a spec that allows the environment accepts its data",
+        pooled_expect = [{"statement": "each environment meets the `expect`s of the spec it is drawn to "
+                                       "(with the probability that it came from that spec)",
                           "where": e.where} for e in self._expects if isinstance(e, PooledExpect)]
         return {"domain": self.beliefs[0].checked.domain, "trust": self.trust, "pooling": "linear",
                 "weights": weights, "factors": factors, "expect": pooled_expect or weights[0]["expect"]}
