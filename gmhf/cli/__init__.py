@@ -28,8 +28,10 @@ COMMANDS: dict[str, str] = {
     "explain": "gmhf.cli.explain:explain",
     "fmt": "gmhf.cli.spec:fmt",
     "plugins": "gmhf.cli.spec:plugins",
+    "report": "gmhf.cli.report:report",
     "run": "gmhf.cli.run:run",
     "sample": "gmhf.cli.spec:sample",
+    "sweep": "gmhf.cli.sweep:sweep",
     "train": "gmhf.cli.train:train",
     "view": "gmhf.cli.domains:view",
 }
@@ -42,8 +44,10 @@ SUMMARIES: dict[str, str] = {
     "explain": "Show, per factor, the source distribution next to the believed target.",
     "fmt": "Rewrite SPECS in the canonical format (`-` reads stdin, writes stdout).",
     "plugins": "List plugins: version, origin, what each registers, and any load error.",
+    "report": "Write DIRECTORY/report.html, results.md and plots/ for a sweep or run directory.",
     "run": "Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.",
     "sample": "Draw N environments from the believed target distribution of SPEC.",
+    "sweep": "Compare every method over reliabilities and seeds on SPEC; write results.json and the report.",
     "train": "Meta-train a learner on environments drawn from SPEC; report its deployment loss.",
     "view": "Draw N environments from SPEC, simulate them, and write each one's picture as a PNG.",
 }
