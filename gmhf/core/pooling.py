@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from gmhf.core import budget
+from gmhf.core import distributions as D
 from gmhf.core.constraints import Expect
 from gmhf.core.seeding import random_stream
 from gmhf.core.theta import Theta
@@ -31,7 +32,7 @@ from gmhf.errors import UsageError
 if TYPE_CHECKING:
     from gmhf.core.guidance import Guidance
 
-__all__ = ["PooledBelief", "PooledExpect", "row_uniforms"]
+__all__ = ["MixtureMarginal", "PooledBelief", "PooledExpect", "row_uniforms"]
 
 
 class PooledExpect(Expect):
@@ -107,6 +108,31 @@ def _canonical_expects(guidance: Guidance) -> list[str]:
     return sorted(text.get(e.where, e.where) for e in guidance.expects)
 
 
+class MixtureMarginal:
+    """One factor's pooled marginal before joint constraints: Σ_i w_i m_i(x), a `Distribution1D`."""
+
+    def __init__(self, components: Sequence[D.Distribution1D], log_weights: Tensor) -> None:
+        self.components = tuple(components)
+        self.log_weights = log_weights
+        self.low = min(float(c.low) for c in components)
+        self.high = max(float(c.high) for c in components)
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """`n` draws `[n]`: multinomial counts per component, each component's draws, shuffled."""
+        picks = torch.multinomial(self.log_weights.exp(), max(n, 1), replacement=True, generator=generator)[:n]
+        counts = torch.bincount(picks, minlength=len(self.components)).tolist()
+        draws = torch.cat([c.sample(k, generator).to(torch.float64) for c, k in zip(self.components, counts,
+                                                                                     strict=True)])
+        return draws[torch.randperm(n, generator=generator)]
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """logsumexp_i(log w_i + log m_i(x)) `[n]`; `-inf` outside every component's support."""
+        return torch.logsumexp(torch.stack([c.log_prob(x) for c in self.components]) + self.log_weights[:, None], 0)
+
+    def __repr__(self) -> str:
+        return f"MixtureMarginal(components={len(self.components)}, low={self.low:g}, high={self.high:g})"
+
+
 class PooledBelief:
     """A linear pool of compiled specs of one domain, usable wherever a `Guidance` is read.
 
@@ -116,8 +142,9 @@ class PooledBelief:
 
     Members (each documented below): `space`, `domain`, `weights` (∝ trust, summing to 1),
     `trust` (Σ w_i·trust_i: the expected trust of the spec a draw came from), `flagged` (union),
-    `invariant` (invariant in every spec), `expects` (the shared ones, or a `PooledExpect`), `sample`, `log_prob`,
-    `accepts`. `str()` is each spec's canonical text under a comment header with its weight.
+    `invariant` (invariant in every spec), `expects` (the shared ones, or a `PooledExpect`),
+    `marginals` (per factor Σ_i w_i m_i before joint constraints), `sample`, `log_prob`, `accepts`.
+    `str()` is each spec's canonical text under a comment header with its weight.
 
     Raises:
         UsageError: no spec, or specs of different domains (naming both).
@@ -149,6 +176,11 @@ class PooledBelief:
         self.trust = first.trust if len(beliefs) == 1 else sum(w * b.trust for w, b in
                                                                zip(self.weights, beliefs, strict=True))
         self._expects: list[Expect] = self._pool_expects()
+        #: Each factor's marginal before joint constraints, pooled (the spec's own for one spec).
+        self.marginals: dict[str, D.Distribution1D] = {
+            name: first.marginals[name] if len(beliefs) == 1
+            else MixtureMarginal([b.marginals[name] for b in beliefs], self._log_weights)
+            for name in self.space.names}
 
     def _pool_expects(self) -> list[Expect]:
         texts = [_canonical_expects(b) for b in self.beliefs]
