@@ -206,7 +206,7 @@ def test_posterior_steerer_and_task_pool_take_a_pool() -> None:
         steerer.update(questions, answers, [0.9] * len(answers))
     theta = steerer.sample(4000, generator=generator)
     after = float((theta["amplitude"] <= 2).double().mean())
-    assert before == pytest.approx(0.2, abs=0.03) and after > 0.6
+    assert before == pytest.approx(0.2, abs=0.03) and after > 0.9  # measured 0.98
     assert bool(belief.accepts(theta).all()) and bool(torch.isfinite(steerer.log_prob(theta)).all())
     pool = TaskPool(steerer, SimulatorGenerator(belief.domain), belief.domain, expects=belief.expects, size=32)
     assert len(pool.sample(8)) == 8
