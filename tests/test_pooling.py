@@ -18,6 +18,7 @@ from gmhf.core.belief import Belief
 from gmhf.core.environments import draw
 from gmhf.core.generator import SimulatorGenerator
 from gmhf.core.pooling import PooledBelief, PooledExpect, row_uniforms
+from gmhf.core.reinforce import ReinforceSteerer
 from gmhf.core.seeding import random_stream
 from gmhf.core.steer import PosteriorSteerer
 from gmhf.core.tasks import TaskPool
@@ -193,10 +194,11 @@ def test_both_guidance_and_the_pool_are_beliefs() -> None:
     assert isinstance(gmhf.load(LOW), Belief) and isinstance(pooled(LOW, HIGH), Belief)
 
 
-def test_posterior_steerer_and_task_pool_take_a_pool() -> None:
+@pytest.mark.parametrize("agent", [PosteriorSteerer, ReinforceSteerer])
+def test_steering_agents_and_task_pool_take_a_pool(agent: type[PosteriorSteerer | ReinforceSteerer]) -> None:
     """π starts at the pool, learns from answers, and stays inside the pool's support; a task pool draws from it."""
     belief = pooled(LOW, HIGH)
-    steerer = PosteriorSteerer(cast("Guidance", belief), seed=0)  # it reads only the members a Belief has
+    steerer = agent(cast("Guidance", belief), seed=0)  # it reads only the members a Belief has
     assert steerer.factors == ("amplitude", "noise")
     generator = torch.Generator().manual_seed(0)
     before = float((steerer.sample(4000, generator=generator)["amplitude"] <= 2).double().mean())
@@ -206,7 +208,7 @@ def test_posterior_steerer_and_task_pool_take_a_pool() -> None:
         steerer.update(questions, answers, [0.9] * len(answers))
     theta = steerer.sample(4000, generator=generator)
     after = float((theta["amplitude"] <= 2).double().mean())
-    assert before == pytest.approx(0.2, abs=0.03) and after > 0.9  # measured 0.98
+    assert before == pytest.approx(0.2, abs=0.03) and after > 0.9  # measured 0.98 for both agents
     assert bool(belief.accepts(theta).all()) and bool(torch.isfinite(steerer.log_prob(theta)).all())
     pool = TaskPool(steerer, SimulatorGenerator(belief.domain), belief.domain, expects=belief.expects, size=32)
     assert len(pool.sample(8)) == 8
