@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     import torch
     from torch import Tensor
 
     from gmhf.core.constraints import Expect
+    from gmhf.core.distributions import Distribution1D
     from gmhf.core.domain import Domain
     from gmhf.core.factors import FactorSpace
     from gmhf.core.theta import Theta
@@ -33,7 +34,8 @@ class Belief(Protocol):
         trust: how reliable the belief's author is, in (0, 1].
 
     `flagged` names the factors the steering agent refines, `invariant` those it never moves,
-    `expects` the conditions generated data must meet. `sample` draws with the given generator
+    `expects` the conditions generated data must meet, `marginals` each factor's believed
+    distribution before joint constraints. `sample` draws with the given generator
     (or a seed) only; `log_prob` is `-inf` where q_H puts no mass; `accepts` is the support and
     the hard constraints. `str()` is text a run's config can record.
     """
@@ -55,6 +57,11 @@ class Belief(Protocol):
     @property
     def expects(self) -> Sequence[Expect]:
         """Conditions on generated data, enforced by task pools."""
+        ...
+
+    @property
+    def marginals(self) -> Mapping[str, Distribution1D]:
+        """Each factor's believed distribution before joint constraints."""
         ...
 
     def sample(self, n: int, *, seed: int | None = None, generator: torch.Generator | None = None) -> Theta:
