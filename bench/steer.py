@@ -73,7 +73,7 @@ SECTIONS = ("grid", "over-trust", "panel")
 def cases(args: argparse.Namespace, agents: list[str]) -> list[Case]:
     """Every run of the chosen sections, the longest first (p = 0.7 on the vague spec) so the workers end together."""
     points = tuple(c for c in CHECKPOINTS if c <= args.max_answers)
-    controls = {"on": True, "off": False, "auto": controls_supported()}[args.controls]
+    controls = args.controls == "on" and controls_supported()
     out = []
     for spec in SPECS:
         for agent in agents:
@@ -81,9 +81,10 @@ def cases(args: argparse.Namespace, agents: list[str]) -> list[Case]:
                 if "grid" in args.sections:
                     out += [Case("grid", spec, agent, (p,), (None,), seed, args.max_answers, points, True, controls)
                             for p in RELIABILITIES]
-                if "over-trust" in args.sections and claims_supported():
+                if "over-trust" in args.sections and claims_supported():  # with and without control questions
                     cap = max(points, default=args.max_answers)
-                    out.append(Case("over-trust", spec, agent, (0.5,), (0.9,), seed, cap, points, False, controls))
+                    out += [Case("over-trust", spec, agent, (0.5,), (0.9,), seed, cap, points, False, c)
+                            for c in dict.fromkeys((False, controls_supported()))]
                 if "panel" in args.sections:
                     out.append(Case("panel", spec, agent, PANEL, (None,) * len(PANEL), seed, args.max_answers, (),
                                     True, controls))
@@ -110,21 +111,26 @@ def run_all(todo: list[Case], processes: int) -> list[Outcome]:
     return outcomes
 
 
-def previous(sections: tuple[str, ...], agents: list[str]) -> list[Outcome]:
+def previous(args: argparse.Namespace, agents: list[str]) -> list[Outcome]:
     """Outcomes of the (section, agent) pairs not run now, from the last results file (`--sections` and
     `--agents` rerun part of the bench)."""
     if not RESULTS.exists():
         return []
     document = json.loads(RESULTS.read_text(encoding="utf-8"))
+    settings = document.get("settings", {})
+    if (settings.get("seeds"), settings.get("max_answers")) != (args.seeds, args.max_answers):
+        print(f"{RESULTS.relative_to(ROOT)} was run with other --seeds/--max-answers: nothing kept from it")
+        return []
     kept = []
     for raw in document.get("outcomes", []):
         case = raw["case"]
-        if case["section"] in sections and case["agent"] in agents:
+        if case["section"] in args.sections and case["agent"] in agents:
             continue
         case = Case(**{**case, "accuracy": tuple(case["accuracy"]), "claims": tuple(case["claims"]),
                        "checkpoints": tuple(case["checkpoints"])})
         kept.append(Outcome(case, raw["reached"], {int(k): v for k, v in raw["checkpoints"].items()}, raw["final"],
-                            [tuple(x) for x in raw["curve"]], raw["seconds"], raw["error"]))
+                            [tuple(x) for x in raw["curve"]], [tuple(x) for x in raw.get("screens", [])],
+                            raw["seconds"], raw["error"]))
     return kept
 
 
@@ -137,8 +143,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help="comma-separated subset of grid,over-trust,panel; the others are kept from the last "
                              "results file")
-    parser.add_argument("--controls", choices=("auto", "on", "off"), default="auto",
-                        help="mix control questions (known answers) into the rounds; auto: when the loop takes them")
+    parser.add_argument("--controls", choices=("on", "off"), default="off",
+                        help="mix control questions (known answers) into the grid's and panel's rounds (the "
+                             "over-trust case runs both ways when the loop takes them)")
     parser.add_argument("--agents", default="posterior,reinforce",
                         help="comma-separated agents to run; the others are kept from the last results file")
     parser.add_argument("--processes", type=int, default=2, choices=(1, 2), help="worker processes (at most 2)")
@@ -163,18 +170,19 @@ def main(argv: list[str]) -> int:
     agents = [a for a, reason in why.items() if reason is None and a in args.agents]
     todo = cases(args, agents)
     print(f"steer bench: {len(todo)} runs, {args.seeds} seeds, cap {args.max_answers} questions, agents "
-          f"{', '.join(agents)}; sections {', '.join(args.sections)}; control questions "
-          f"{'on' if any(c.controls for c in todo) else 'off'}", flush=True)
-    outcomes = previous(args.sections, agents) + run_all(todo, args.processes)
-    truth = gmhf.load(TRUTH)
+          f"{', '.join(agents)}; sections {', '.join(args.sections)}; control questions in grid and panel: "
+          f"{args.controls}", flush=True)
+    outcomes = previous(args, agents) + run_all(todo, args.processes)
+    truth = gmhf.load(ROOT / TRUTH)
     reference = truth_sample(truth)
     floors, baselines = {}, {}
     for name, path in SPECS.items():
-        spec = gmhf.load(path)
+        spec = gmhf.load(ROOT / path)
         floors[name] = floor(spec, truth)
         baselines[name] = spec_only(spec, truth, reference, args.seeds)
     context = {"why": why, "floors": floors, "baselines": baselines, "cap": args.max_answers,
-               "claims": claims_supported(), "estimates": reliability_reported()}
+               "claims": claims_supported(), "estimates": reliability_reported(),
+               "controls": args.controls == "on" and controls_supported()}
     grid = grid_rows(outcomes, context, RELIABILITIES)
     trust = over_trust_rows(outcomes, context)
     panel = panel_rows(outcomes, context)
@@ -194,7 +202,7 @@ def main(argv: list[str]) -> int:
         "settings": {"seeds": args.seeds, "max_answers": args.max_answers, "quick": args.quick,
                      "sections": list(args.sections), "agents_run": list(agents), "processes": args.processes,
                      "controls": args.controls,
-                     "controls_used": any(o.case.controls for o in outcomes), "draws": DRAWS,
+                     "controls_supported": controls_supported(), "draws": DRAWS,
                      "per_round": PER_ROUND, "target": TARGET, "checkpoints": list(CHECKPOINTS),
                      "reliabilities": list(RELIABILITIES), "panel": list(PANEL), "specs": SPECS, "truth": TRUTH},
         "agents": why, "floors": floors, "spec_only": baselines, "grid": grid, "over_trust": trust,

@@ -25,10 +25,17 @@ from gmhf.experts.simulated import SimulatedExpert
 #: The two specs of the issue, and the truth the simulated experts answer from.
 SPECS = {"moderate": "examples/specs/duffing.guide", "vague": "examples/specs/duffing_vague.guide"}
 TRUTH = "gmhf/domains/duffing/truth.guide"
+#: The repository root the paths above are relative to.
+ROOT = Path(__file__).resolve().parent.parent
 #: θ draws of π behind each in-support fraction and MMD; truth draws behind every MMD (one fixed sample).
 DRAWS = 2048
 #: Questions per round (every expert answers each).
 PER_ROUND = 5
+#: q_H draws behind each round's screen, and the screened share at which a round is measured in full.
+#: The screen's effective sample is about SCREEN_PROBE × (q_H's share kept by π): ≥ 200 on the vague
+#: spec, so a round truly at 0.9 screens below 0.8 with a chance under 1e-4.
+SCREEN_PROBE = 8192
+SCREEN = 0.8
 #: Where the throw-away feedback stores go: memory when there is a /dev/shm (SQLite syncs every answer).
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
 #: The share of π in the truth's support that counts as reached.
@@ -66,6 +73,7 @@ class Outcome:
     checkpoints: dict[int, dict[str, float]] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)  # (questions, in-support) per measured round
+    screens: list[tuple[int, float]] = field(default_factory=list)  # (questions, screened in-support)
     seconds: float = 0.0
     error: str | None = None
 
@@ -134,6 +142,29 @@ def experts(case: Case, truth: gmhf.Guidance) -> list[SimulatedExpert]:
     return panel
 
 
+class Screen:
+    """A cheap in-support estimate that decides whether a round is measured in full.
+
+    Self-normalised importance weights π/q_H on a fixed sample of SCREEN_PROBE q_H draws: one
+    density evaluation per probe row, where the full measurement draws DRAWS rows of π by rejection
+    (tens of thousands of candidates on the vague spec). Only a round screened at SCREEN or more is
+    measured in full, and only the full measurement decides whether TARGET is reached.
+    """
+
+    def __init__(self, guidance: gmhf.Guidance, truth: gmhf.Guidance, seed: int) -> None:
+        self.probe = guidance.sample(SCREEN_PROBE, generator=named_stream("bench-steer-probe", seed)).values
+        self.log_q = guidance.log_prob(self.probe)
+        self.inside = truth.accepts(self.probe).to(torch.float64)
+
+    def __call__(self, agent: Any) -> float:
+        """The screened share of π in the truth's support (1.0 when the weights are unusable: measure in full)."""
+        log_w = agent.log_prob(self.probe) - self.log_q
+        if not bool(torch.isfinite(log_w).any()):
+            return 1.0
+        weights = torch.softmax(log_w, 0)
+        return float((weights * self.inside).sum())
+
+
 def run_case(case: Case) -> Outcome:
     """Drive the loop round by round until the cap, or until TARGET is reached and every checkpoint passed."""
     torch.set_num_threads(1)
@@ -148,7 +179,7 @@ def run_case(case: Case) -> Outcome:
 
 
 def _run(case: Case, outcome: Outcome) -> None:
-    guidance, truth = gmhf.load(SPECS[case.spec]), gmhf.load(TRUTH)
+    guidance, truth = gmhf.load(ROOT / SPECS[case.spec]), gmhf.load(ROOT / TRUTH)
     reference = truth_sample(truth)
     agent = make_agent(case.agent, guidance, case.seed)
     last = max(case.checkpoints, default=0)
@@ -160,13 +191,16 @@ def _run(case: Case, outcome: Outcome) -> None:
         loop = FeedbackLoop(agent, experts(case, truth), store, domain=guidance.domain,
                             generator=SimulatorGenerator(guidance.domain), truth=None, seed=case.seed,
                             answers_per_round=PER_ROUND, **options)
+        screen = Screen(guidance, truth, case.seed)
         round_, questions = 0, 0
         report = None
         while questions < case.cap and (outcome.reached is None and case.track or questions < last):
             report = loop.run_round(round_, measure=False)
             questions = (round_ + 1) * PER_ROUND
             checkpoint = questions in case.checkpoints
-            if checkpoint or (case.track and outcome.reached is None):
+            if not checkpoint and case.track and outcome.reached is None:
+                outcome.screens.append((questions, screen(agent)))
+            if checkpoint or (case.track and outcome.reached is None and outcome.screens[-1][1] >= SCREEN):
                 drawn = agent.sample(DRAWS, generator=named_stream("bench-steer", case.seed, round_)).values
                 if checkpoint:
                     outcome.checkpoints[questions] = measure(drawn, truth, reference)
