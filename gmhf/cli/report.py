@@ -23,11 +23,16 @@ def report(directory: str) -> None:
       gmhf report runs/duffing_vague-sweep
       gmhf report runs/demo
     """
+    from pathlib import Path
+
     from gmhf.cli.common import set_torch_threads
+    from gmhf.report.data import kind_of
+
+    kind_of(Path(directory))  # a folder that is neither a sweep nor a run is refused before torch loads
+    set_torch_threads()
     from gmhf.report import report as write_report
     from gmhf.report.table import summary_table
 
-    set_torch_threads()
     written = write_report(directory)
     if written.kind == "sweep":
         summary_table(written.rows, f"deployment loss, mean ± SE over seeds ({directory})")

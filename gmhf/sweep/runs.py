@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from gmhf.core.trainer import TrainConfig
     from gmhf.sweep import Planned, SweepConfig
 
-__all__ = ["DONE", "baseline_spec", "done_record", "randomisation_spec", "run_many", "run_one"]
+__all__ = ["DONE", "TASKS", "baseline_spec", "done_record", "randomisation_spec", "run_many", "run_one", "task_losses"]
 
 #: The done marker: written last, atomically, holding the run's record.
 DONE = "done.json"
+#: Per-task deployment losses (k = K) on the seed's truth tasks, for pairing within a seed.
+TASKS = "task_losses.json"
 
 
 def done_record(root: Path, run: Planned) -> dict[str, Any] | None:
@@ -50,7 +52,7 @@ def run_many(config: SweepConfig, root: Path, runs: list[Planned], jobs: int,
             finished(run, run_one(config, root, run))
         return
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     text = config.model_dump_json()
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch state shared through fork
@@ -59,7 +61,7 @@ def run_many(config: SweepConfig, root: Path, runs: list[Planned], jobs: int,
         pending = {pool.submit(_work, text, str(root), run): run for run in runs}
         try:
             while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     run = pending.pop(future)
                     finished(run, future.result())  # a run's error stops the sweep here
@@ -110,6 +112,8 @@ def run_one(config: SweepConfig, root: Path, run: Planned) -> dict[str, Any]:
             record = _baseline_run(train, run, folder, fresh)
         record = {"method": run.method, "reliability": run.reliability, "seed": run.seed, **record,
                   "seconds": round(time.perf_counter() - started, 3), "resumed": not fresh, "run": run.name}
+        losses = task_losses(train, folder)
+        write_atomic(folder / TASKS, json.dumps(_finite(losses), allow_nan=False) + "\n")
         write_atomic(folder / DONE, json.dumps(_finite(record), indent=2, allow_nan=False) + "\n")
         return record
 
@@ -181,6 +185,31 @@ def randomisation_spec(domain: Domain, factors: tuple[str, ...]) -> str:
             high = math.nextafter(factor.high, -math.inf) if factor.high_open else factor.high
             lines.append(f"shift {name} in {low!r} .. {high!r}")
     return "\n".join(lines) + "\n"
+
+
+def task_losses(train: TrainConfig, folder: Path) -> list[float]:
+    """The finished run's per-task losses after K steps on its truth tasks (NaN for an invalid task).
+
+    The model of the last checkpoint is scored on the seed's evaluation tasks, exactly as the
+    trainer measured its deployment loss: their mean is the run's `deployment_loss`.
+    """
+    import torch
+
+    from gmhf.api import load
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.runner import build_learner, evaluation_tasks, load_truth, run_seeds
+
+    spec = load(train.spec, domain=train.domain)
+    truth, _ = load_truth(train.truth, spec)
+    seeds = run_seeds(train.seed)
+    tasks = evaluation_tasks(train, truth, seeds["eval"])
+    learner = build_learner(train, tasks, seeds["model"])
+    state = RunDirectory(folder).load_latest()
+    if state is None:
+        raise FileNotFoundError(f"{folder} has no checkpoint to score.")
+    learner.model.load_state_dict(state["model"])
+    losses = learner.evaluate(tasks, steps=learner.inner_steps)
+    return [float(x) for x in torch.where(tasks.valid, losses, torch.full_like(losses, float("nan")))]
 
 
 def _losses(deployment: dict[str, float]) -> dict[str, Any]:
