@@ -18,10 +18,15 @@ from torch import Tensor
 
 from gmhf.core.experts import Answer, Question, check_answers, sample_id
 from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
+from gmhf.core.misspecification import suspicions
+from gmhf.core.reliability import Reliability, estimate_reliabilities, judge
 from gmhf.core.seeding import named_stream
+from gmhf.core.steer import Informative
 from gmhf.core.theta import Theta
+from gmhf.errors import GmhfError
 
 if TYPE_CHECKING:
+    from gmhf.core.belief import Belief
     from gmhf.core.domain import Domain
     from gmhf.core.experts import Expert
     from gmhf.core.generator import Generator
@@ -35,6 +40,8 @@ __all__ = ["DEFAULT_RELIABILITY", "FeedbackLoop", "RoundReport", "expert_key"]
 DEFAULT_RELIABILITY = 0.75
 #: θ draws from π and the truth behind each round's in-support fraction and MMDs.
 EVALUATION_SAMPLES = 512
+#: Draws of π behind each round's expected information.
+INFORMATION_SAMPLES = 256
 
 
 @dataclass(frozen=True)
@@ -50,12 +57,17 @@ class RoundReport:
     wasserstein: dict[str, float] | None = None  # W1 to the truth per steered factor
     agreement: float | None = None  # share of sure answers so far that the truth agrees with
     agent: dict[str, Any] = field(default_factory=dict)
+    reliability: dict[str, float] = field(default_factory=dict)  # each expert's reliability, estimated
+    weights: dict[str, float] = field(default_factory=dict)  # the reliability its answers are weighted with
+    information: float | None = None  # expected bits of an answer about a draw of π (`--answers auto`)
+    misspecified: list[dict[str, Any]] = field(default_factory=list)  # bounds the answers push against
 
     def row(self) -> dict[str, Any]:
         """The metrics line: what the run computed, the same whether its answers were asked now or read back."""
         return {"round": self.round, "answers": self.answers, "in_support": self.in_support, "mmd": self.mmd,
                 "mmd_data": self.mmd_data, "wasserstein": self.wasserstein, "agreement": self.agreement,
-                "agent": self.agent}
+                "reliability": self.reliability, "weights": self.weights, "information": self.information,
+                "misspecified": self.misspecified, "agent": self.agent}
 
 
 def expert_key(index: int, expert: Expert) -> str:
@@ -75,17 +87,39 @@ class FeedbackLoop:
         truth: the benchmark truth, for the in-support fraction and MMDs (None: not reported).
         seed: the run's seed.
         answers_per_round: questions per round.
+        belief, specs: q_H and the compiled specs behind it, for the misspecification check (which
+            names their statements); without `belief` no check is made.
+
+    Every expert's reliability is estimated from the answers after each round
+    (`gmhf.core.reliability`); the agent weighs each answer with its expert's stated reliability
+    while the answers leave it believable, and with the estimate otherwise.
     """
 
     def __init__(self, steerer: Steerer, experts: Sequence[Expert], store: FeedbackStore, *, domain: Domain,
-                 generator: Generator, truth: Guidance | None, seed: int, answers_per_round: int) -> None:
+                 generator: Generator, truth: Guidance | None, seed: int, answers_per_round: int,
+                 belief: Belief | None = None, specs: Sequence[Guidance] = ()) -> None:
         self.steerer, self.experts, self.store = steerer, list(experts), store
         self.domain, self.generator, self.truth = domain, generator, truth
         self.seed, self.answers_per_round = seed, answers_per_round
+        self.belief, self.specs = belief, tuple(specs)
         self.answers = 0
-        self._answered: list[Tensor] = []  # every answered θ and its answer, for the experts' agreement
+        self._answered: list[Tensor] = []  # every steering θ answered and its answer, for the experts' agreement
         self._given: list[str] = []
+        self._passed: list[int] = []  # the expert behind each answer the agent has, in its order
         self._template = steerer.sample(0, generator=torch.Generator())
+        # the coordinates answers are compared in: the steered factors, scaled by their spread under q_H
+        self._columns = [self._template.names.index(name) for name in steerer.factors]
+        spread = steerer.sample(4096, generator=named_stream("gmhf-scale", seed)).values[:, self._columns]
+        self._centre, self._scale = spread.mean(0), spread.std(0).clamp(min=1e-12)
+        # every sure answer so far in those coordinates (inputs, labels, experts), and how the
+        # answers before it judged it
+        self._earlier: tuple[Tensor, Tensor, Tensor] = (torch.empty(0, len(self._columns), dtype=torch.float64),
+                                                        torch.empty(0, dtype=torch.float64),
+                                                        torch.empty(0, dtype=torch.long))
+        self._judged = torch.empty(0, dtype=torch.float64)
+        self.reliabilities = [Reliability(e.reliability, DEFAULT_RELIABILITY if e.reliability is None else
+                                          e.reliability, DEFAULT_RELIABILITY if e.reliability is None else
+                                          e.reliability, True) for e in self.experts]
         truth_stream = named_stream("gmhf-round", seed, -1)
         self._truth_theta = (truth.sample(EVALUATION_SAMPLES, generator=truth_stream).values
                              if truth is not None else None)
@@ -99,9 +133,7 @@ class FeedbackLoop:
         stream = named_stream("gmhf-round", self.seed, round_)
         values = self.steerer.propose(self.answers_per_round, generator=stream)
         questions = self._questions(round_, values)
-        answered_values: list[Tensor] = []
-        answers: list[str] = []
-        reliabilities: list[float] = []
+        given: list[tuple[int, int, str]] = []  # (expert, question, answer) of this round
         stopped = False
         for index, expert in enumerate(self.experts):
             key = expert_key(index, expert)
@@ -109,29 +141,66 @@ class FeedbackLoop:
             stored: dict[str, Answer | None] = {q.sample_id: self.store.answer_for(key, q.sample_id) for q in questions}
             missing = [q for q in questions if stored[q.sample_id] is None]
             if missing and not ask:
-                from gmhf.errors import GmhfError
-
                 raise GmhfError(f"the feedback store lacks {len(missing)} answers of round {round_} that the "
                                 f"checkpointed run had; the store does not belong to this run.")
             if missing and not stopped:
-                given = check_answers(expert, missing, expert.ask(missing))
-                for question, answer in zip(missing, given, strict=False):
+                answered = check_answers(expert, missing, expert.ask(missing))
+                for question, answer in zip(missing, answered, strict=False):
                     self.store.answered(key, question.sample_id, answer)  # committed before it is used
                     stored[question.sample_id] = answer
-                stopped = len(given) < len(missing)
-            p = expert.reliability if expert.reliability is not None else DEFAULT_RELIABILITY
-            for question in questions:
-                if (kept := stored[question.sample_id]) is not None:
-                    answered_values.append(question.values)
-                    answers.append(kept)
-                    reliabilities.append(p)
-        if answers:
-            self.steerer.update(torch.stack(answered_values), answers, reliabilities)
-            self._answered.extend(answered_values)
-            self._given.extend(answers)
-        self.answers += len(answers)
-        report = RoundReport(round_, self.answers, stopped, agent=self.steerer.state())
+                stopped = len(answered) < len(missing)
+            given.extend((index, i, kept) for i, q in enumerate(questions) if (kept := stored[q.sample_id]) is not None)
+        self.answers += len(given)
+        self._learn(values, given)
+        report = RoundReport(round_, self.answers, stopped, agent=self.steerer.state(),
+                             reliability={expert_key(i, e): r.estimate for i, (e, r) in
+                                          enumerate(zip(self.experts, self.reliabilities, strict=True))},
+                             weights={expert_key(i, e): r.used for i, (e, r) in
+                                      enumerate(zip(self.experts, self.reliabilities, strict=True))},
+                             information=self._information(round_), misspecified=self._suspicions())
         return self._measured(report, round_) if measure else report
+
+    def _learn(self, values: Tensor, given: list[tuple[int, int, str]]) -> None:
+        """Judge the round's sure answers against the earlier ones, re-estimate every expert, update the agent."""
+        sure = [(e, i, a) for e, i, a in given if a in ("accept", "reject")]
+        if not sure:
+            return
+        expert = torch.tensor([e for e, _, _ in sure])
+        answered = values[torch.tensor([i for _, i, _ in sure])]
+        label = torch.tensor([1.0 if a == "accept" else 0.0 for _, _, a in sure], dtype=torch.float64)
+        stated = [e.reliability for e in self.experts]
+        inputs = self._normalised(answered)
+        judged = judge(stated, [r.used for r in self.reliabilities], self._earlier, inputs, label, expert)
+        self._earlier = tuple(torch.cat([old, new]) for old, new in zip(self._earlier, (inputs, label, expert),
+                                                                          strict=True))  # type: ignore[assignment]
+        self._judged = torch.cat([self._judged, judged])
+        before = [r.used for r in self.reliabilities]
+        self.reliabilities = estimate_reliabilities(stated, self._judged, self._earlier[1], self._earlier[2])
+        used = [r.used for r in self.reliabilities]
+        if used != before and self._passed:  # the earlier answers weigh differently now
+            self.steerer.reweigh([used[e] for e in self._passed])
+        self.steerer.update(answered, [a for _, _, a in sure], [used[e] for e in expert.tolist()])
+        self._passed.extend(expert.tolist())
+        self._answered.append(answered)
+        self._given.extend(a for _, _, a in sure)
+
+    def _suspicions(self) -> list[dict[str, Any]]:
+        if self.belief is None or not self._answered:
+            return []
+        answered = torch.cat(self._answered)
+        accepted = answered[torch.tensor([a == "accept" for a in self._given])]
+        return [found.row() for found in suspicions(self.belief, self.steerer, accepted, self.specs)]
+
+    def _normalised(self, values: Tensor) -> Tensor:
+        return (values[:, self._columns] - self._centre) / self._scale
+
+    def _information(self, round_: int) -> float | None:
+        """Expected bits an answer about a typical draw of π would carry (None: the agent cannot say)."""
+        if not isinstance(self.steerer, Informative):
+            return None
+        drawn = self.steerer.sample(INFORMATION_SAMPLES, generator=named_stream("gmhf-information", self.seed, round_))
+        weights = [r.used for r in self.reliabilities] or [DEFAULT_RELIABILITY]
+        return float(self.steerer.information(drawn.values, max(weights)).mean())
 
     def _questions(self, round_: int, values: Tensor) -> list[Question]:
         template = self._template
@@ -160,7 +229,7 @@ class FeedbackLoop:
         steered = list(self.steerer.factors)
         columns = [self._template.names.index(name) for name in steered]
         distances = per_factor_wasserstein(drawn[:, columns], self._truth_theta[:, columns], steered)
-        plausible = self.truth.accepts(torch.stack(self._answered)).tolist() if self._answered else []
+        plausible = self.truth.accepts(torch.cat(self._answered)).tolist() if self._answered else []
         return replace(report, in_support=inside, mmd=theta_mmd, mmd_data=data_mmd, wasserstein=distances,
                        agreement=agreement(self._given, plausible))
 

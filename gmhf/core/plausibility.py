@@ -45,8 +45,10 @@ class PlausibilityModel:
     """
 
     def __init__(self, inputs: int) -> None:
-        self.x = torch.empty(0, inputs, dtype=torch.float64)
-        self.evidence = torch.empty(0, dtype=torch.float64)
+        self.x = torch.empty(0, inputs, dtype=torch.float64)  # the answered points, each once
+        self.evidence = torch.empty(0, dtype=torch.float64)  # summed over the answers at each point
+        self.own = torch.empty(0, dtype=torch.float64)  # each answer's evidence, in the order given
+        self.at = torch.empty(0, dtype=torch.long)  # each answer's point
 
     @property
     def fitted(self) -> bool:
@@ -54,10 +56,28 @@ class PlausibilityModel:
         return bool((self.evidence != 0).any())
 
     def fit(self, x: Tensor, labels: Tensor, reliabilities: Tensor) -> None:
-        """Take all answers so far: inputs `[m, d]`, labels 1 accept / 0 reject, reliabilities `[m]`."""
+        """Take all answers so far: inputs `[m, d]`, labels 1 accept / 0 reject, reliabilities `[m]`.
+
+        Answers about the same θ (several experts, or one question asked twice) are one point whose
+        evidence is their sum: the exact log-odds of independent answers, and one neighbour slot,
+        so a panel's answers do not crowd out the answers about other environments.
+        """
         p = reliabilities.clamp(0.5, RELIABILITY_CAP)
-        self.x = x.to(torch.float64)
-        self.evidence = (labels * 2 - 1) * (p / (1 - p)).log()
+        answered = x.to(torch.float64)
+        self.own = (labels * 2 - 1) * (p / (1 - p)).log()
+        self.x, self.at = torch.unique(answered, dim=0, return_inverse=True) if len(answered) else \
+            (answered, torch.empty(0, dtype=torch.long))
+        self.evidence = torch.zeros(len(self.x), dtype=torch.float64).index_add_(0, self.at, self.own)
+
+    def held_out(self) -> Tensor:
+        """Each answer's log-odds `[m]` from every answer but itself (for judging the answer against the rest).
+
+        The answer's own point is its nearest (distance 0, weight 1), so leaving it out is
+        subtracting its evidence there; the neighbourhood's radius is kept.
+        """
+        if not len(self.own):
+            return torch.zeros(0, dtype=torch.float64)
+        return self.logit(self.x)[self.at] - self.own
 
     def logit(self, x: Tensor) -> Tensor:
         """The pooled log-odds `[n]` that each input is plausible (0 before any evidence)."""

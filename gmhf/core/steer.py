@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gmhf.core.factors import FactorSpace
     from gmhf.core.guidance import Guidance
 
-__all__ = ["PosteriorSteerer", "Steerer", "steered_factors"]
+__all__ = ["Informative", "PosteriorSteerer", "Steerer", "steered_factors"]
 
 #: q_H draws that fix the normalisation of the steered factors and π's normaliser.
 PROBE = 16_384
@@ -45,9 +45,11 @@ class Steerer(Protocol):
     """Base protocol of steering agents: propose questions, learn from answers, and be a θ source.
 
     `propose(count, generator=)` returns θ rows `[count, k]` worth asking about; `update(values,
-    answers, reliabilities)` takes answered rows with each answer's stated reliability; `state()`
-    summarises the agent for the round log; `factors` names the factors it may move. `space`,
-    `sample` and `log_prob` make it a `ThetaSource`.
+    answers, reliabilities)` takes answered rows with the reliability each answer is weighted with;
+    `reweigh(reliabilities)` replaces those weights for every answer taken so far (the loop's
+    estimate of an expert changed); `state()` summarises the agent for the round log; `factors`
+    names the factors it may move. `space`, `sample` and `log_prob` make it a `ThetaSource`. An
+    agent must be a function of the answers it was given, so a resumed run rebuilds the same π.
     """
 
     space: FactorSpace
@@ -61,6 +63,10 @@ class Steerer(Protocol):
         """Learn from answered rows `[m, k]`."""
         ...
 
+    def reweigh(self, reliabilities: Sequence[float]) -> None:
+        """Weigh every answer taken so far, in the order taken, with these reliabilities instead."""
+        ...
+
     def state(self) -> dict[str, Any]:
         """A JSON-able summary for the round log."""
         ...
@@ -71,6 +77,15 @@ class Steerer(Protocol):
 
     def log_prob(self, theta: Theta | Tensor) -> Tensor:
         """Log density of π `[n]`."""
+        ...
+
+
+@runtime_checkable
+class Informative(Protocol):
+    """An agent that can say how much an answer would teach it (what `--answers auto` stops on)."""
+
+    def information(self, values: Tensor, reliability: float) -> Tensor:
+        """Expected bits `[n]` an answer at `reliability` about each row would carry."""
         ...
 
 
@@ -184,6 +199,27 @@ class PosteriorSteerer:
             self.model.fit(self._inputs(self.values), self.labels, self.reliabilities)
         self._refresh_normaliser()
 
+    def reweigh(self, reliabilities: Sequence[float]) -> None:
+        """New weights for every sure answer taken so far (in the order taken), and refit."""
+        if len(reliabilities) != len(self.labels):
+            raise ValueError(f"`reliabilities` must have one entry per answer taken ({len(self.labels)}), "
+                             f"got {len(reliabilities)}.")
+        self.reliabilities = torch.tensor([min(max(float(p), 0.5), 1.0) for p in reliabilities], dtype=torch.float64)
+        if self.columns and len(self.labels):
+            self.model.fit(self._inputs(self.values), self.labels, self.reliabilities)
+        self._refresh_normaliser()
+
+    def information(self, values: Tensor, reliability: float) -> Tensor:
+        """Expected bits `[n]` an answer at `reliability` would carry: H(predicted answer) − H₂(p).
+
+        Zero where the answers so far already settle plausibility (s near 0 or 1) and for an
+        answer at p = ½; at most 1 − H₂(p), where s = ½.
+        """
+        if not self.columns:
+            return torch.zeros(values.shape[0], dtype=torch.float64)
+        p = min(max(reliability, 0.5), 1.0)
+        return (self.model.information(self._inputs(values), p) - _binary_entropy(p)).clamp(min=0.0)
+
     def state(self) -> dict[str, Any]:
         """Answers used, the steered factors, and how much of q_H π keeps (its normaliser E_q[s])."""
         return {"answers_used": int(len(self.labels)), "steered": list(self.factors),
@@ -220,6 +256,11 @@ class PosteriorSteerer:
 
     def __repr__(self) -> str:
         return f"PosteriorSteerer(steered={self.factors!r}, answers={len(self.labels)})"
+
+
+def _binary_entropy(p: float) -> float:
+    """H₂(p) in bits."""
+    return 0.0 if p in (0.0, 1.0) else -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
 
 
 def _informative(inputs: Tensor, scores: Tensor, count: int, radius: float = 0.25) -> list[int]:
