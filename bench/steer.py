@@ -189,6 +189,8 @@ def main(argv: list[str]) -> int:
     checks = acceptance(grid, trust, panel)
     seconds = time.perf_counter() - started
     lines = notes(context, outcomes, seconds, machine["load_average"])
+    lines += [f"panel, {r['spec']}, {r['agent']}: the loop's final reliability estimates {r['reliability']}"
+              for r in panel if r.get("reliability")]
     for table in (grid_table(grid), floor_table(floors, [*RELIABILITIES]), over_trust_table(trust),
                   panel_table(panel), acceptance_table(checks)):
         print("\n" + table)

@@ -214,4 +214,5 @@ def _run(case: Case, outcome: Outcome) -> None:
         store.close()
     outcome.final = {"questions": questions, "answers": report.answers if report else 0,
                      "agent": report.agent if report else {},
-                     "reliability": getattr(report, "reliability", None) if report else None}
+                     "reliability": getattr(report, "reliability", None) if report else None,
+                     "weights": getattr(report, "weights", None) if report else None}

@@ -37,10 +37,18 @@ def grid_rows(outcomes: list[Outcome], context: dict[str, Any], reliabilities: t
 
 
 def _estimates(chosen: list[Outcome]) -> str | None:
-    values = [v for o in chosen for v in (o.final.get("reliability") or {}).values()]
-    if not values:
+    """The loop's final reliability estimate of each expert over the seeds, and the weight it used, as one cell."""
+    keys = list(dict.fromkeys(k for o in chosen for k in (o.final.get("reliability") or {})))
+    if not keys:
         return None
-    return f"median {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    parts = []
+    for key in keys:
+        values = [o.final["reliability"][key] for o in chosen if key in (o.final.get("reliability") or {})]
+        used = [o.final["weights"][key] for o in chosen if key in (o.final.get("weights") or {})]
+        parts.append(f"{key.split(':', 1)[1].split(',')[0]}: est {statistics.median(values):.2f} "
+                     f"({min(values):.2f}-{max(values):.2f})"
+                     + (f", used {statistics.median(used):.2f} ({min(used):.2f}-{max(used):.2f})" if used else ""))
+    return "; ".join(parts)
 
 
 def over_trust_rows(outcomes: list[Outcome], context: dict[str, Any]) -> list[dict[str, Any]]:
