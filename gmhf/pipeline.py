@@ -20,16 +20,25 @@ from gmhf.core.trainer import TrainConfig
 from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
+    from gmhf.core.belief import Belief
     from gmhf.core.engine import RoundReport
     from gmhf.core.experts import Expert
     from gmhf.core.guidance import Guidance
     from gmhf.core.rundir import RunDirectory
+    from gmhf.core.steer import Steerer
     from gmhf.core.trainer import Trainer
 
 __all__ = ["BASELINES", "RunConfig", "RunResult", "execute", "run", "saved_config"]
 
 #: The comparison methods of `--baselines`, by the name results use, and what each trains on.
 BASELINES = ("source-only", "spec-only", "oracle")
+#: `answers="auto"` stops asking once an answer about a typical draw of π would carry less than
+#: this many bits (the expected information, at the most reliable expert's weight; at most
+#: 1 − H₂(p), e.g. 0.53 bits at p = 0.9) in AUTO_QUIET rounds in a row. Measured on the vague
+#: Duffing example at p = 0.9 (seeds 0, 1): it falls below 0.06 for good after 200–280 answers,
+#: once π holds about 90% in the truth's support; single early rounds dip below it.
+AUTO_BITS = 0.06
+AUTO_QUIET = 3
 
 
 class RunConfig(BaseModel):
@@ -39,10 +48,11 @@ class RunConfig(BaseModel):
 
     train: TrainConfig = Field(description="the meta-training on π (its `spec` is the expert's spec)")
     experts: tuple[str, ...] = Field(("simulated:0.9",), min_length=1, description="KIND[:ARGUMENT] each")
-    agent: Literal["posterior"] = "posterior"
+    agent: Literal["posterior", "reinforce"] = "posterior"
     steer: Literal["flagged", "all"] = "flagged"
-    rounds: int = Field(30, ge=0)
+    rounds: int = Field(30, ge=0, description="feedback rounds (the most, with answers='auto')")
     answers_per_round: int = Field(5, ge=1)
+    answers: Literal["all", "auto"] = "all"  # auto: stop asking once answers would teach little (AUTO_BITS)
     show_theta: bool = False
     baselines: bool = False
 
@@ -60,32 +70,37 @@ class RunResult:
     methods: dict[str, dict[str, float]] = field(default_factory=dict)
     paired: dict[str, dict[str, float]] = field(default_factory=dict)
     bound: dict[str, float] | None = None
+    finished_asking: str = "rounds"  # why the questions ended: all rounds asked, or `auto` found them idle
 
     def document(self) -> dict[str, Any]:
         """The `--json` document."""
         last = self.rounds[-1] if self.rounds else {}
         return {"run": self.run, "answers": self.answers, "stopped": self.stopped,
-                "in_support": last.get("in_support"), "mmd": last.get("mmd"), "mmd_data": last.get("mmd_data"),
-                "truth": self.truth, "deployment": self.deployment, "methods": self.methods,
-                "paired": self.paired, "bound": self.bound}
+                "finished_asking": self.finished_asking, "in_support": last.get("in_support"),
+                "mmd": last.get("mmd"), "mmd_data": last.get("mmd_data"), "reliability": last.get("reliability"),
+                "misspecified": last.get("misspecified", []), "truth": self.truth, "deployment": self.deployment,
+                "methods": self.methods, "paired": self.paired, "bound": self.bound}
 
 
 def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLike[str] | None = None,
         resume: bool = False, truth: str | os.PathLike[str] | None = None,
-        experts: tuple[str, ...] | list[str] = ("simulated:0.9",), agent: Literal["posterior"] = "posterior",
-        steer: Literal["flagged", "all"] = "flagged", rounds: int = 30, answers_per_round: int = 5,
+        experts: tuple[str, ...] | list[str] = ("simulated:0.9",),
+        agent: Literal["posterior", "reinforce"] = "posterior", steer: Literal["flagged", "all"] = "flagged",
+        rounds: int = 30, answers_per_round: int = 5, answers: Literal["all", "auto"] = "all",
         baselines: bool = False, show_theta: bool = False,
         on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
     """Run the GMHF method: steer the spec's belief with expert answers, meta-train on π, deploy.
 
     Args:
-        spec: the expert's spec (a path or spec text); omit it with `resume=True`.
+        spec: the expert's spec (a path or spec text), or a list of specs of one domain, pooled by
+            their trust; omit it with `resume=True`.
         run_dir: the run directory (default `runs/<spec>-gmhf`); with `resume=True`, the run to continue.
         truth: the target's spec, for simulated experts and the deployment loss (default: the
             domain's benchmark truth).
         experts: who answers, e.g. `("simulated:0.9",)` or `("terminal",)`; several answer together.
         agent, steer: the steering agent, and whether it moves the flagged factors or all non-invariant ones.
         rounds, answers_per_round: the feedback budget.
+        answers: `"auto"` stops asking early once answers would teach little (`AUTO_BITS`).
         baselines: also train source-only, spec-only and oracle on the same tasks, for a paired table.
         **train: `TrainConfig` fields (learner, steps, meta_batch, generator, seed, …).
 
@@ -103,14 +118,19 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
         return execute(None, run_dir, on_round=on_round)
     if spec is None:
         raise UsageError("`spec` is needed to start a run (or pass `resume=True` with `run_dir`).")
+    specs = [str(Path(s).resolve()) if isinstance(s, os.PathLike) else s  # a Path stays a file
+             for s in (spec if isinstance(spec, list | tuple) else [spec])]
+    if not specs:
+        raise UsageError("`spec` is an empty list; give at least one spec.")
     try:
-        spec_text = str(Path(spec).resolve()) if isinstance(spec, os.PathLike) else spec  # a Path stays a file
-        config = RunConfig(train=TrainConfig(spec=spec_text, truth=None if truth is None else str(truth), **train),
+        config = RunConfig(train=TrainConfig(spec=specs[0], pooled_with=tuple(specs[1:]),
+                                             truth=None if truth is None else str(truth), **train),
                            experts=tuple(experts), agent=agent, steer=steer, rounds=rounds,
-                           answers_per_round=answers_per_round, baselines=baselines, show_theta=show_theta)
+                           answers_per_round=answers_per_round, answers=answers, baselines=baselines,
+                           show_theta=show_theta)
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         raise UsageError(str(error)) from None
-    return execute(config, run_dir or run_directory_name(str(spec)), on_round=on_round)
+    return execute(config, run_dir or run_directory_name(str(specs[0])), on_round=on_round)
 
 
 def execute(config: RunConfig | None, run_dir: str | os.PathLike[str], *,
@@ -146,13 +166,11 @@ class _Run:
     """One execution: everything is built up front, so every refusal comes before the directory exists."""
 
     def __init__(self, config: RunConfig, directory: RunDirectory, resuming: bool, progress: bool) -> None:
-        from gmhf.api import load
-        from gmhf.core.seeding import named_seed
-        from gmhf.core.steer import PosteriorSteerer
         from gmhf.runner import (
             build_generator,
             build_learner,
             evaluation_tasks,
+            load_belief,
             load_truth,
             run_seeds,
             spec_digests,
@@ -162,14 +180,17 @@ class _Run:
         self.config, self.directory, self.resuming = config, directory, resuming
         train = config.train
         if resuming:
-            spec_present(train.spec, directory.path)
-        self.guidance = load(train.spec)
+            for spec in (train.spec, *train.pooled_with):
+                spec_present(spec, directory.path)
+        self.guidance = load_belief(train)
+        self.specs: list[Guidance] = list(getattr(self.guidance, "beliefs", [self.guidance]))
         truth, self.truth_name = load_truth(train.truth, self.guidance)
-        self.truth: Guidance | None = None if truth is self.guidance else truth
+        self.truth: Belief | None = None if truth is self.guidance else truth
         self.seeds = run_seeds(train.seed)
         self.experts = [self._expert(text, index) for index, text in enumerate(config.experts)]
         self.evaluation = evaluation_tasks(train, truth, self.seeds["eval"])
-        self.learner = build_learner(train, self.evaluation, self.seeds["model"])
+        self.learner = build_learner(train, self.evaluation, self.seeds["model"], domain=self.guidance.domain)
+        self.steerer = _steerer(config, self.guidance)
         digests = spec_digests(self.guidance, self.truth)
         if resuming:
             if digests != directory.read_config().get("specs"):
@@ -178,7 +199,6 @@ class _Run:
         else:
             directory.create({"gmhf_run": config.model_dump(mode="json"), "specs": digests})
         self.generator = build_generator(train, self.guidance.domain, directory, self.seeds["twin"], progress)
-        self.steerer = PosteriorSteerer(self.guidance, steer=config.steer, seed=named_seed("gmhf-steer", train.seed))
 
     def _expert(self, text: str, index: int) -> Expert:
         from gmhf.core.experts import ExpertContext, parse_expert
@@ -209,7 +229,9 @@ class _Run:
         with FeedbackStore(self.directory.feedback) as store:
             loop = FeedbackLoop(self.steerer, self.experts, store, domain=self.guidance.domain,
                                 generator=self.generator, truth=self.truth, seed=self.config.train.seed,
-                                answers_per_round=self.config.answers_per_round)
+                                answers_per_round=self.config.answers_per_round, belief=self.guidance,
+                                specs=self.specs)
+            finished_asking, quiet = "rounds", 0
             for round_ in range(self.config.rounds):
                 report = loop.run_round(round_, ask=not training_began, measure=not training_began)
                 if not training_began:
@@ -219,12 +241,17 @@ class _Run:
                     on_round(report)
                 if report.stopped:
                     return RunResult(str(self.directory.path), store.count(), True, rounds)
-            answers = store.count()
+                quiet = quiet + 1 if _quiet(report) else 0
+                if self.config.answers == "auto" and quiet >= AUTO_QUIET:
+                    finished_asking = "auto"
+                    break
+            answers = loop.answers
         if training_began:
             rounds = [row for row in _read_rows(self.directory) if "round" in row]
         trainer = self._trainer(on_step)
         trainer.run()
-        result = RunResult(str(self.directory.path), answers, False, rounds, trainer.finished, self.truth_name)
+        result = RunResult(str(self.directory.path), answers, False, rounds, trainer.finished, self.truth_name,
+                           finished_asking=finished_asking)
         result.bound = self._bound(trainer)
         methods = {"gmhf": trainer}
         if self.config.baselines:
@@ -280,12 +307,39 @@ class _Run:
         done: dict[str, Trainer] = {}
         for name in BASELINES:
             folder = self.directory.path / "baselines" / name
-            config = train.model_copy(update={"spec": specs[name]})
+            pooled = train.pooled_with if name == "spec-only" else ()  # spec-only trains on the pooled belief
+            config = train.model_copy(update={"spec": specs[name], "pooled_with": pooled})
             built = (resume_training(folder, on_step=on_step) if (folder / "config.json").exists()
                      else start_training(config, folder, on_step=on_step))
             built.trainer.run()
             done[name] = built.trainer
         return done
+
+
+def _steerer(config: RunConfig, belief: Belief) -> Steerer:
+    """The agent `config.agent` names, on the belief it steers."""
+    from gmhf.core.seeding import named_seed
+
+    seed = named_seed("gmhf-steer", config.train.seed)
+    if config.agent == "reinforce":
+        from gmhf.core.reinforce import ReinforceSteerer
+
+        agent: Steerer = ReinforceSteerer(belief, steer=config.steer, seed=seed)
+    else:
+        from gmhf.core.steer import PosteriorSteerer
+
+        agent = PosteriorSteerer(belief, steer=config.steer, seed=seed)
+    from gmhf.core.steer import Informative
+
+    if config.answers == "auto" and not isinstance(agent, Informative):
+        raise UsageError(f"--answers auto needs an agent that can say what an answer would teach; "
+                         f"{config.agent!r} cannot (use --agent posterior, or --answers all).")
+    return agent
+
+
+def _quiet(report: RoundReport) -> bool:
+    """Whether answers about π's draws would teach little after this round (see AUTO_BITS)."""
+    return report.information is not None and report.information < AUTO_BITS
 
 
 def _tabulate(result: RunResult, trainers: dict[str, Trainer]) -> None:
@@ -312,10 +366,6 @@ def _read_rows(directory: RunDirectory) -> list[dict[str, Any]]:
     import json
 
     return [json.loads(line) for line in directory.metrics.read_text(encoding="utf-8").splitlines() if line]
-
-
-
-
 
 
 def run_directory_name(spec: str) -> str:

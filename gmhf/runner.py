@@ -22,10 +22,10 @@ from gmhf.errors import GmhfError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from gmhf.core.belief import Belief
     from gmhf.core.constraints import Expect
     from gmhf.core.domain import Domain
     from gmhf.core.generator import Generator
-    from gmhf.core.guidance import Guidance
     from gmhf.core.learners.base import MetaLearner
     from gmhf.core.rundir import RunDirectory
     from gmhf.core.sources import ThetaSource
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from gmhf.core.trainer import TrainConfig, Trainer
 
 __all__ = ["TrainingRun", "build_generator", "build_learner", "build_trainer", "evaluation_tasks",
-           "inner_loop_options", "learner_class", "load_truth", "resume_training", "run_seeds", "spec_digests",
+           "inner_loop_options", "learner_class", "load_belief", "load_truth", "resume_training", "run_seeds", "spec_digests",
            "spec_present", "start_training", "training"]
 
 
@@ -65,7 +65,16 @@ def inner_loop_options(name: str, **options: Any) -> dict[str, Any]:
     return dict(options) if learner_class(name).inner_loop else {}
 
 
-def load_truth(truth: str | None, guidance: Guidance) -> tuple[Guidance, str]:
+def load_belief(config: TrainConfig) -> Belief:
+    """The belief a run trains on: its spec, or its specs pooled by trust (`pooled_with`)."""
+    from gmhf.api import load, pool
+
+    if config.pooled_with:
+        return pool(config.spec, *config.pooled_with, domain=config.domain)
+    return load(config.spec, domain=config.domain)
+
+
+def load_truth(truth: str | None, guidance: Belief) -> tuple[Belief, str]:
     """The truth spec (given, else the domain's benchmark truth, else the spec itself) and its name."""
     from gmhf.api import load
 
@@ -114,12 +123,11 @@ def start_training(config: TrainConfig, run_dir: str | os.PathLike[str], *,
     Everything that can be refused (an unknown learner, a truth of another domain, tasks the
     learner cannot use, a directory that holds a run) is refused before the directory is created.
     """
-    from gmhf.api import load
     from gmhf.core.rundir import RunDirectory
 
     directory = RunDirectory(run_dir)
     directory.check_new()  # before any work
-    guidance = load(config.spec, domain=config.domain)
+    guidance = load_belief(config)
     truth, truth_name = load_truth(config.truth, guidance)
     seeds = run_seeds(config.seed)
     evaluation = evaluation_tasks(config, truth, seeds["eval"])
@@ -143,7 +151,6 @@ def resume_training(run_dir: str | os.PathLike[str], *,
     """
     from pydantic import ValidationError
 
-    from gmhf.api import load
     from gmhf.core.rundir import RunDirectory
     from gmhf.core.trainer import TrainConfig
 
@@ -153,9 +160,10 @@ def resume_training(run_dir: str | os.PathLike[str], *,
         config = TrainConfig.model_validate(saved.get("gmhf_config"))
     except ValidationError as error:
         raise GmhfError(f"{directory.config} is damaged or from another gmhf version: {error}") from None
-    spec_present(config.spec, directory.path)
+    for spec in (config.spec, *config.pooled_with):
+        spec_present(spec, directory.path)
     try:
-        guidance = load(config.spec, domain=config.domain)
+        guidance = load_belief(config)
     except UsageError as error:
         raise GmhfError(f"the spec of the run in {directory.path} cannot be read ({error}); restore it to "
                         f"resume.") from None
@@ -206,13 +214,13 @@ def run_seeds(seed: int) -> dict[str, int]:
     return {"model": model, "pool": pool, "eval": evaluation, "twin": twin}
 
 
-def spec_digests(guidance: Guidance, truth: Guidance | None) -> dict[str, str]:
+def spec_digests(guidance: Belief, truth: Belief | None) -> dict[str, str]:
     """SHA-256 of the spec's (and truth's) canonical text: a comment or `gmhf fmt` does not block a resume."""
     texts = {"spec": str(guidance)} | ({"truth": str(truth)} if truth is not None else {})
     return {key: hashlib.sha256(text.encode()).hexdigest() for key, text in texts.items()}
 
 
-def evaluation_tasks(config: TrainConfig, truth: Guidance, seed: int) -> TaskBatch:
+def evaluation_tasks(config: TrainConfig, truth: Belief, seed: int) -> TaskBatch:
     """The held-out target tasks, always from the exact simulator: deployment is on the real target."""
     from gmhf.core.tasks import TaskPool
 
@@ -231,9 +239,7 @@ def build_learner(config: TrainConfig, tasks: TaskBatch, seed: int, *, domain: D
     from gmhf.core.networks import mlp
 
     if domain is None:
-        from gmhf.api import load
-
-        domain = load(config.spec, domain=config.domain).domain
+        domain = load_belief(config).domain
     cls = learner_class(config.learner)
     classes = None if tasks.support_y.is_floating_point() else int(max(tasks.support_y.max(),
                                                                        tasks.query_y.max())) + 1

@@ -19,7 +19,7 @@ from torch import Tensor
 from gmhf.core.experts import Answer, Question, check_answers, sample_id
 from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
 from gmhf.core.misspecification import suspicions
-from gmhf.core.reliability import Reliability, estimate_reliabilities, judge
+from gmhf.core.reliability import Ledger
 from gmhf.core.seeding import named_stream
 from gmhf.core.steer import Informative
 from gmhf.core.theta import Theta
@@ -96,7 +96,7 @@ class FeedbackLoop:
     """
 
     def __init__(self, steerer: Steerer, experts: Sequence[Expert], store: FeedbackStore, *, domain: Domain,
-                 generator: Generator, truth: Guidance | None, seed: int, answers_per_round: int,
+                 generator: Generator, truth: Belief | None, seed: int, answers_per_round: int,
                  belief: Belief | None = None, specs: Sequence[Guidance] = ()) -> None:
         self.steerer, self.experts, self.store = steerer, list(experts), store
         self.domain, self.generator, self.truth = domain, generator, truth
@@ -111,15 +111,8 @@ class FeedbackLoop:
         self._columns = [self._template.names.index(name) for name in steerer.factors]
         spread = steerer.sample(4096, generator=named_stream("gmhf-scale", seed)).values[:, self._columns]
         self._centre, self._scale = spread.mean(0), spread.std(0).clamp(min=1e-12)
-        # every sure answer so far in those coordinates (inputs, labels, experts), and how the
-        # answers before it judged it
-        self._earlier: tuple[Tensor, Tensor, Tensor] = (torch.empty(0, len(self._columns), dtype=torch.float64),
-                                                        torch.empty(0, dtype=torch.float64),
-                                                        torch.empty(0, dtype=torch.long))
-        self._judged = torch.empty(0, dtype=torch.float64)
-        self.reliabilities = [Reliability(e.reliability, DEFAULT_RELIABILITY if e.reliability is None else
-                                          e.reliability, DEFAULT_RELIABILITY if e.reliability is None else
-                                          e.reliability, True) for e in self.experts]
+        self.ledger = Ledger([e.reliability for e in self.experts])
+        self.reliabilities = self.ledger.reliabilities
         truth_stream = named_stream("gmhf-round", seed, -1)
         self._truth_theta = (truth.sample(EVALUATION_SAMPLES, generator=truth_stream).values
                              if truth is not None else None)
@@ -168,14 +161,8 @@ class FeedbackLoop:
         expert = torch.tensor([e for e, _, _ in sure])
         answered = values[torch.tensor([i for _, i, _ in sure])]
         label = torch.tensor([1.0 if a == "accept" else 0.0 for _, _, a in sure], dtype=torch.float64)
-        stated = [e.reliability for e in self.experts]
-        inputs = self._normalised(answered)
-        judged = judge(stated, [r.used for r in self.reliabilities], self._earlier, inputs, label, expert)
-        self._earlier = tuple(torch.cat([old, new]) for old, new in zip(self._earlier, (inputs, label, expert),
-                                                                          strict=True))  # type: ignore[assignment]
-        self._judged = torch.cat([self._judged, judged])
         before = [r.used for r in self.reliabilities]
-        self.reliabilities = estimate_reliabilities(stated, self._judged, self._earlier[1], self._earlier[2])
+        self.reliabilities = self.ledger.add(self._normalised(answered), label, expert)
         used = [r.used for r in self.reliabilities]
         if used != before and self._passed:  # the earlier answers weigh differently now
             self.steerer.reweigh([used[e] for e in self._passed])
@@ -195,8 +182,15 @@ class FeedbackLoop:
         return (values[:, self._columns] - self._centre) / self._scale
 
     def _information(self, round_: int) -> float | None:
-        """Expected bits an answer about a typical draw of π would carry (None: the agent cannot say)."""
-        if not isinstance(self.steerer, Informative):
+        """Expected bits an answer about a typical draw of π would carry.
+
+        Averaged over draws of π rather than over the agent's own next questions: those go where
+        the agent is least sure (the boundary), which stays uncertain long after π has settled,
+        while what matters for training is whether answers could still move π where its mass is.
+        None when the agent cannot say, and before any accept: until then the answers only say
+        where the target is not, and π's draws look settled only because nothing was found yet.
+        """
+        if not isinstance(self.steerer, Informative) or "accept" not in self._given:
             return None
         drawn = self.steerer.sample(INFORMATION_SAMPLES, generator=named_stream("gmhf-information", self.seed, round_))
         weights = [r.used for r in self.reliabilities] or [DEFAULT_RELIABILITY]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from gmhf.core.guidance import Guidance
+    from gmhf.core.belief import Belief
 
 __all__ = ["ANSWERS", "Answer", "Expert", "ExpertContext", "Question", "parse_expert"]
 
@@ -57,7 +57,7 @@ class ExpertContext:
             the judgement is about what the environment looks like).
     """
 
-    truth: Guidance | None
+    truth: Belief | None
     seed: int = 0
     index: int = 0
     pictures: Path = Path(".")

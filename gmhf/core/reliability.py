@@ -38,7 +38,7 @@ from torch import Tensor
 
 from gmhf.core.plausibility import PlausibilityModel
 
-__all__ = ["DOUBT", "MARGIN", "Reliability", "estimate_reliabilities", "judge"]
+__all__ = ["DOUBT", "MARGIN", "Ledger", "Reliability", "estimate_reliabilities", "judge"]
 
 #: The grid the posterior of p lives on: below ½ an expert would be better read backwards, which
 #: the loop refuses to do (an answer at ½ carries no evidence; worse is taken as ½).
@@ -46,8 +46,12 @@ GRID = torch.linspace(0.5, 0.99, 99, dtype=torch.float64)
 #: A stated p is kept while the posterior gives p ≥ stated − MARGIN at least this probability.
 DOUBT = 0.05
 MARGIN = 0.1
-#: Assumed for an expert who states nothing, to judge the others' answers in the first pass.
+#: Assumed for an expert who states nothing, until its answers say otherwise.
 UNSTATED = 0.75
+#: Answers judged by a decided neighbourhood (|z̃ − ½| > 0.1) an expert needs before its stated
+#: reliability can be doubted: a few early disagreements, judged by a handful of answers, are not
+#: evidence enough.
+MIN_JUDGED = 20
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,52 @@ class Reliability:
     used: float
     believable: bool
     answers: int = 0
+
+
+class Ledger:
+    """A panel's answers round by round, and what they say about each expert.
+
+    Each round's answers are judged by the rounds before it. When the reliability used for some
+    expert changes (an over-confident one is caught), every round is judged again with the new
+    weights, so an early round judged by the over-confident expert's answers does not count
+    against the others for ever.
+
+    Args:
+        stated: each expert's stated reliability (None: unstated).
+    """
+
+    def __init__(self, stated: Sequence[float | None]) -> None:
+        self.stated = list(stated)
+        self.rounds: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.reliabilities = [Reliability(p, UNSTATED if p is None else p, UNSTATED if p is None else p, True)
+                              for p in self.stated]
+        self._judged: list[Tensor] = []
+        self._judged_with = [r.used for r in self.reliabilities]
+
+    def add(self, inputs: Tensor, labels: Tensor, experts: Tensor) -> list[Reliability]:
+        """Take one round's sure answers (normalised inputs `[m, d]`, labels, expert indices) and re-estimate."""
+        self.rounds.append((inputs, labels, experts))
+        self._judged.append(judge(self.stated, self._judged_with, self._before(len(self.rounds) - 1),
+                                  inputs, labels, experts))
+        for _ in range(3):  # new weights, judged again, rarely more than once
+            self.reliabilities = estimate_reliabilities(self.stated, torch.cat(self._judged),
+                                                        torch.cat([r[1] for r in self.rounds]),
+                                                        torch.cat([r[2] for r in self.rounds]))
+            used = [r.used for r in self.reliabilities]
+            if used == self._judged_with:
+                break
+            self._judged_with = used
+            self._judged = [judge(self.stated, used, self._before(i), *round_) for i, round_ in enumerate(self.rounds)]
+        return self.reliabilities
+
+    def _before(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+        if index == 0:
+            d = self.rounds[0][0].shape[1]
+            return (torch.empty(0, d, dtype=torch.float64), torch.empty(0, dtype=torch.float64),
+                    torch.empty(0, dtype=torch.long))
+        earlier = self.rounds[:index]
+        return (torch.cat([r[0] for r in earlier]), torch.cat([r[1] for r in earlier]),
+                torch.cat([r[2] for r in earlier]))
 
 
 def judge(stated: Sequence[float | None], used: Sequence[float], earlier: tuple[Tensor, Tensor, Tensor],
@@ -117,8 +167,11 @@ def estimate_reliabilities(stated: Sequence[float | None], judged: Tensor, label
         accept = GRID * z[:, None] + (1 - GRID) * (1 - z[:, None])  # [answers, grid]
         log_like = torch.where(y[:, None] > 0, accept, 1 - accept).clamp(min=1e-300).log().sum(0)
         posterior = torch.softmax(log_like, 0)
-        estimate = float(GRID[log_like.argmax()]) if len(z) else (UNSTATED if p is None else float(p))
+        prior = UNSTATED if p is None else float(p)
+        estimate = float(GRID[log_like.argmax()]) if bool(((z - 0.5).abs() > 1e-9).any()) else prior
+        if int(((z - 0.5).abs() > 0.1).sum()) < MIN_JUDGED:  # too few answers judged to doubt anyone
+            result.append(Reliability(p, estimate, prior, p is not None, int(mine.sum())))
+            continue
         believable = p is not None and float(posterior[GRID >= p - MARGIN - 1e-12].sum()) >= DOUBT
-        result.append(Reliability(p, estimate, float(p) if believable and p is not None else estimate, believable,
-                                  int(mine.sum())))
+        result.append(Reliability(p, estimate, prior if believable else estimate, believable, int(mine.sum())))
     return result

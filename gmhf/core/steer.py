@@ -24,8 +24,8 @@ from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
+    from gmhf.core.belief import Belief
     from gmhf.core.factors import FactorSpace
-    from gmhf.core.guidance import Guidance
 
 __all__ = ["Informative", "PosteriorSteerer", "Steerer", "steered_factors"]
 
@@ -89,7 +89,7 @@ class Informative(Protocol):
         ...
 
 
-def steered_factors(guidance: Guidance, steer: Literal["flagged", "all"]) -> tuple[str, ...]:
+def steered_factors(guidance: Belief, steer: Literal["flagged", "all"]) -> tuple[str, ...]:
     """The factors an agent may move: the flagged ones, or with `all` every factor not declared invariant."""
     if steer == "flagged":
         return guidance.flagged
@@ -114,7 +114,7 @@ class PosteriorSteerer:
     ½ everywhere and π is q_H.
     """
 
-    def __init__(self, guidance: Guidance, *, steer: Literal["flagged", "all"] = "flagged", seed: int = 0) -> None:
+    def __init__(self, guidance: Belief, *, steer: Literal["flagged", "all"] = "flagged", seed: int = 0) -> None:
         self.guidance = guidance
         self.space = guidance.space
         self.factors = steered_factors(guidance, steer)

@@ -22,10 +22,10 @@ from gmhf.errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from gmhf.core.belief import Belief
     from gmhf.core.constraints import Expect
     from gmhf.core.domain import Domain
     from gmhf.core.generator import Generator
-    from gmhf.core.guidance import Guidance
     from gmhf.core.sources import ThetaSource
 
 __all__ = ["TaskBatch", "TaskPool", "mean_over_valid", "split_tasks"]
@@ -162,7 +162,7 @@ class TaskPool:
         self.refresh()
 
     @classmethod
-    def from_spec(cls, guidance: Guidance, **options: Any) -> TaskPool:
+    def from_spec(cls, guidance: Belief, **options: Any) -> TaskPool:
         """A pool of a spec's belief: θ from `guidance`, data from its domain's simulator, its `expect`s kept.
 
         `simulate_options` (a dict, e.g. `{"points": 50}`) go to the simulator; the rest to `TaskPool`.

@@ -39,6 +39,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     spec: str = Field(description="the spec tasks are generated from (a path or spec text)")
+    pooled_with: tuple[str, ...] = Field((), description="more specs of the same domain, pooled with `spec` into "
+                                                         "one belief weighted by each spec's trust")
     domain: str | None = Field(None, description="the domain of a spec without a `domain` line")
     truth: str | None = Field(None, description="spec of the target, for the deployment loss; default: the "
                                                 "domain's benchmark truth if it ships one, else `spec`")

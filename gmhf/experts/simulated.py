@@ -21,7 +21,7 @@ from gmhf.core.seeding import named_stream
 from gmhf.errors import UsageError
 
 if TYPE_CHECKING:
-    from gmhf.core.guidance import Guidance
+    from gmhf.core.belief import Belief
 
 __all__ = ["SimulatedExpert"]
 
@@ -40,7 +40,7 @@ class SimulatedExpert:
 
     kind: ClassVar[str] = "simulated"
 
-    def __init__(self, truth: Guidance, reliability: float, *, unsure: float = 0.0, claims: float | None = None,
+    def __init__(self, truth: Belief, reliability: float, *, unsure: float = 0.0, claims: float | None = None,
                  seed: int = 0, index: int = 0) -> None:
         self.truth, self.accuracy, self.unsure = truth, float(reliability), float(unsure)
         self.reliability = self.accuracy if claims is None else float(claims)
