@@ -10,7 +10,7 @@ import gmhf
 EXPECTED = [
     "Constraint", "Diagnostic", "DistributionKind", "Domain", "ExitCode", "Factor", "FactorSpace", "FunctionKind",
     "GmhfError", "Guidance", "Observable", "PluginError", "SpecError", "Theta", "UsageError", "__version__",
-    "compile", "hookimpl", "load", "parse", "run",
+    "compile", "hookimpl", "load", "parse", "pool", "run",
 ]
 
 
