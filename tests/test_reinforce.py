@@ -227,7 +227,7 @@ def test_a_perfect_expert_puts_most_of_pi_in_the_truth_within_300_answers(seed: 
 def test_bad_arguments_are_clear_errors() -> None:
     agent = ReinforceSteerer(gmhf.load(VAGUE))
     with pytest.raises(ValueError, match="same length"):
-        agent.update(torch.zeros(2, 8, dtype=torch.float64), ["accept"], [1.0])
+        agent.update(torch.zeros(2, len(agent.space), dtype=torch.float64), ["accept"], [1.0])
     with pytest.raises(UsageError, match="`n` must be a non-negative int"):
         agent.sample(-1, generator=torch.Generator())
-    assert agent.propose(0, generator=torch.Generator()).shape == (0, 8)
+    assert agent.propose(0, generator=torch.Generator()).shape == (0, len(agent.space))

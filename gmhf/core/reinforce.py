@@ -36,7 +36,7 @@ from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
-    from gmhf.core.guidance import Guidance
+    from gmhf.core.belief import Belief
 
 __all__ = ["ReinforceSteerer"]
 
@@ -55,9 +55,10 @@ PULL = 0.05
 #: π's standard deviation of each steered factor is kept at least this share of q_H's.
 FLOOR = 0.1
 #: Weight of each new reward in the running-mean baseline (about the last 1 / RATE answers).
-BASELINE_RATE = 0.05
-#: Bisection steps when shrinking a factor's tilt to meet the floor.
+BASELINE_RATE = 0.2
+#: Bisection steps when shrinking a factor's tilt to meet the floor, and passes over the factors.
 FLOOR_STEPS = 40
+FLOOR_PASSES = 5
 
 
 class ReinforceSteerer:
@@ -74,7 +75,7 @@ class ReinforceSteerer:
     With no answers, or answers at reliability ½ (reward 0), η stays 0 and π is q_H.
     """
 
-    def __init__(self, guidance: Guidance, *, steer: Literal["flagged", "all"] = "flagged", seed: int = 0) -> None:
+    def __init__(self, guidance: Belief, *, steer: Literal["flagged", "all"] = "flagged", seed: int = 0) -> None:
         self.guidance = guidance
         self.space = guidance.space
         self.factors = steered_factors(guidance, steer)
@@ -195,7 +196,9 @@ class ReinforceSteerer:
             eta = (1 - STEP * self.pull) * self.eta  # no safe step: only the pull
         self.eta = eta
         self._refresh()
-        if bool((self.spread() < FLOOR).any()):
+        for _ in range(FLOOR_PASSES):  # a factor's weights shift the probe estimate of the others' spread a little
+            if not bool((self.spread() < FLOOR).any()):
+                break
             self._floor()
             self._refresh()
 
