@@ -7,6 +7,7 @@ measured loss, and each flagged factor's π against the truth. Run figures: π's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -66,12 +67,21 @@ def loss_plot(rows: Sequence[Row], records: Sequence[dict[str, Any]]) -> bytes:
     return render(figure)
 
 
-def mmd_plot(rounds: dict[float, list[list[dict[str, Any]]]]) -> bytes:
-    """MMD² (generated data vs truth data; and θ vs truth) per round, mean over seeds, one line per reliability."""
+def mmd_plot(rounds: dict[float, list[list[dict[str, Any]]]],
+             reference: Sequence[dict[str, Any]] = ()) -> bytes:
+    """MMD² (generated data vs truth data; and θ vs truth) per round, mean over seeds, one line per reliability.
+
+    `reference`: spec-only's records, drawn as a dashed line: where π starts (q_H) before any answer.
+    """
     import matplotlib
 
     figure = new_figure((10.0, 3.6))
     data_axes, theta_axes = figure.subplots(1, 2)
+    for axes, key in ((data_axes, "mmd_data"), (theta_axes, "mmd")):
+        start = mean_se(record.get(key) for record in reference)
+        if start is not None:
+            axes.axhline(start.mean, color=COLOURS["spec-only"], linestyle="--", linewidth=1,
+                         label="spec-only (q_H, no answers)")
     cmap = matplotlib.colormaps["viridis"]
     reliabilities = sorted(rounds)
     for index, p in enumerate(reliabilities):
@@ -167,10 +177,14 @@ def rounds_plot(rows: Sequence[dict[str, Any]]) -> bytes:
     figure = new_figure((10.0, 3.4))
     left, right = figure.subplots(1, 2)
     xs = [row["round"] + 1 for row in rows]
-    left.plot(xs, [row.get("in_support") for row in rows], marker=".", color="tab:blue")
+
+    def values(key: str) -> list[float]:
+        return [math.nan if row.get(key) is None else float(row[key]) for row in rows]
+
+    left.plot(xs, values("in_support"), marker=".", color="tab:blue")
     left.set(xlabel="round", ylabel="share of π in the truth's support", ylim=(-0.02, 1.02))
     for key, label in (("mmd", "θ (standardised)"), ("mmd_data", "generated data")):
-        right.plot(xs, [row.get(key) for row in rows], marker=".", label=label)
+        right.plot(xs, values(key), marker=".", label=label)
     right.axhline(0.0, color="black", linewidth=0.6)
     right.set(xlabel="round", ylabel="MMD² to the truth")
     right.legend(fontsize=7)

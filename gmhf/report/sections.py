@@ -95,9 +95,11 @@ def sweep_sections(data: SweepData, planned: int | None,
             continue
         suffix = "" if agent == "gmhf" else "_reinforce"
         sections.append(Section(f"Feedback rounds ({agent})", figures=[
-            Figure(f"mmd_vs_round{suffix}.png", plots.mmd_plot(grouped),
+            Figure(f"mmd_vs_round{suffix}.png",
+                   plots.mmd_plot(grouped, [r for r in data.records if r["method"] == "spec-only"]),
                    f"{agent}: MMD² between data generated from π and from the truth (left) and between π and the "
-                   "truth in θ (right), per round, mean over seeds, one line per reliability."),
+                   "truth in θ (right), per round, mean over seeds, one line per reliability; dashed: the spec's "
+                   "q_H, where π starts."),
             Figure(f"answers_vs_reliability{suffix}.png", plots.answers_plot(grouped, budget),
                    f"{agent}: answers until 90 % of π's draws fall in the truth's support (mean ± SE over the "
                    "seeds that got there; x: seeds that never did within the budget).")]))
