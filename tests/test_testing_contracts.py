@@ -46,7 +46,7 @@ def test_examples_cover_every_builtin() -> None:
     host = build_host(entry_points=[], env={})
     assert _builtin(host, "distributions") == set(DISTRIBUTIONS)
     assert _builtin(host, "statements") == set(STATEMENTS)
-    assert _builtin(host, "domains") == {"sinusoid", "duffing"}
+    assert _builtin(host, "domains") == {"sinusoid", "duffing", "scenes"}
 
 
 @pytest.mark.parametrize("name, args", [(n, a) for n, examples in DISTRIBUTIONS.items() for a in examples] +
@@ -68,7 +68,7 @@ def test_plugin_statement_honours_the_contract() -> None:
     check_statement(extras.Cap, ["domain toy\ncap speed at 2\ncap cars at 4"])
 
 
-@pytest.mark.parametrize("domain", ["sinusoid", "duffing", "toy"])
+@pytest.mark.parametrize("domain", ["sinusoid", "duffing", "scenes", "toy"])
 def test_domains_honour_the_contract(domain: str) -> None:
     """The built-in domains (and the toy test domain) pass every rule."""
     check_domain(domain)

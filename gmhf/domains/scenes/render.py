@@ -24,9 +24,9 @@ WEATHERS = ("clear", "fog", "rain", "snow")
 SIZE = 32
 _SQRT3_2 = math.sqrt(3.0) / 2
 #: Rain streaks: drops per pixel, streak length (rows; one column across every two) and opacity.
-RAIN = (0.02, 9, 0.7)
+RAIN = (0.015, 9, 0.6)
 #: Snow: flakes per pixel and opacity (a flake is 2 × 2 pixels).
-SNOW = (0.045, 0.9)
+SNOW = (0.025, 0.8)
 #: Fog: the share of haze, drawn per image from this range, and the haze's grey.
 FOG = (0.3, 0.5, 0.78)
 
@@ -80,7 +80,9 @@ def _smooth(m: int, knots: int, generator: torch.Generator | None, dtype: torch.
 
 
 def _drops(m: int, rate: float, generator: torch.Generator | None, dtype: torch.dtype) -> Tensor:
-    return (torch.rand(m, 1, SIZE, SIZE, generator=generator, dtype=dtype) < rate).to(dtype)
+    # how hard it rains or snows varies from picture to picture: from a fifth to twice `rate`
+    severity = 0.2 + 1.8 * torch.rand(m, 1, 1, 1, generator=generator, dtype=dtype)
+    return (torch.rand(m, 1, SIZE, SIZE, generator=generator, dtype=dtype) < rate * severity).to(dtype)
 
 
 def _rain(images: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -133,10 +135,8 @@ def render(shapes: Tensor, weather: Tensor, lighting: Tensor, scale: Tensor, clu
     radius = scale.to(dtype) * (0.85 + 0.3 * u[:, 0])
     room = (0.92 - radius).clamp(min=0.0)  # keep most of the object inside the frame
     pose = torch.stack([(2 * u[:, 1] - 1) * room, (2 * u[:, 2] - 1) * room, radius, 2 * math.pi * u[:, 3]], 1)
-    background = 0.2 + 0.6 * u[:, 4:7]
-    darker = background.mean(1, keepdim=True) > 0.5
-    step = (0.3 + 0.25 * u[:, 7:8]) * torch.where(darker, -1.0, 1.0) + 0.24 * (u[:, 8:11] - 0.5)
-    foreground = (background + step).clamp(0.0, 1.0)
+    background = 0.1 + 0.4 * u[:, 4:7]  # a darker background, a lighter object of another hue
+    foreground = (background + 0.3 + 0.2 * u[:, 7:8] + 0.3 * (u[:, 8:11] - 0.5)).clamp(0.0, 1.0)
     y = _axis(dtype)[:, None]
     texture = _smooth(m, 6, g, dtype)[:, None]
     shade = 0.12 * (1 - (y + 1)) + (0.9 * clutter.to(dtype))[:, None, None, None] * texture  # sky and clutter

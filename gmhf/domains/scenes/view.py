@@ -32,3 +32,29 @@ def pictures_view(images: Tensor, shapes: Tensor, *, title: str = "", fmt: str =
     if title:
         figure.suptitle(title, fontsize=9)
     return render(figure, fmt)
+
+
+def weather_grid(*, seed: int = 0, lighting: float = 0.8, fmt: str = "png") -> bytes:
+    """One row per weather, one column per shape, the same objects in each row: what docs/domains/scenes.md shows."""
+    import torch
+
+    from gmhf.domains.scenes.render import SHAPES, WEATHERS
+    from gmhf.domains.scenes.render import render as draw
+
+    count = len(SHAPES)
+    figure = new_figure((1.1 * count + 0.6, 1.15 * len(WEATHERS) + 0.3))
+    axes = figure.subplots(len(WEATHERS), count, squeeze=False)
+    for row, weather in enumerate(WEATHERS):
+        values = [torch.full((count,), v) for v in (lighting, 0.5, 0.25, 0.02)]
+        images = draw(torch.arange(count), torch.full((count,), row), *values,
+                        generator=torch.Generator().manual_seed(seed))  # the same stream: the same objects
+        for column in range(count):
+            ax = axes[row][column]
+            ax.imshow(images[column].permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(SHAPES[column], fontsize=8)
+            if column == 0:
+                ax.set_ylabel(weather, fontsize=8)
+    return render(figure, fmt)
