@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["answers_plot", "bound_plot", "factors_plot", "loss_plot", "mmd_plot", "rounds_plot"]
 
 AGENTS = ("gmhf", "gmhf-reinforce")
+#: π's histograms, none of them the truth's green or q_H's orange.
+PI_COLOURS = ("tab:blue", "tab:red", "tab:purple", "tab:brown")
 COLOURS = {"source-only": "tab:gray", "spec-only": "tab:orange", "domain-randomisation": "tab:brown",
            "oracle": "tab:green", "gmhf": "tab:blue", "gmhf-reinforce": "tab:purple"}
 
@@ -163,10 +165,10 @@ def factors_plot(samples: dict[str, FactorSamples], reference: FactorSamples) ->
             axes.hist(reference.truth[:, column].numpy(), bins=40, density=True, color="tab:green", alpha=0.35,
                       label="truth")
         axes.hist(reference.spec[:, column].numpy(), bins=40, density=True, histtype="step", color="tab:orange",
-                  label="q_H (spec)")
-        for label, found in samples.items():
+                  linestyle="--", label="q_H (spec)")
+        for (label, found), colour in zip(samples.items(), PI_COLOURS, strict=False):
             axes.hist(found.pi[:, column].numpy(), bins=40, density=True, histtype="step", linewidth=1.5,
-                      label=label)
+                      color=colour, label=label)
         axes.set(xlabel=name, ylabel="density")
         axes.legend(fontsize=7)
     return render(figure)

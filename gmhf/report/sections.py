@@ -136,12 +136,20 @@ def run_sections(data: RunData, samples: FactorSamples | None) -> list[Section]:
         sections.append(Section("π, q_H and the truth", figures=[Figure(
             "factors.png", plots.factors_plot({"π (final)": samples}, samples),
             "Each flagged factor: the truth, the spec's q_H and π at the end (the environments training drew).")]))
+    pairs = (data.result or {}).get("paired") or {}
+
+    def pair(name: str) -> tuple[str, ...]:
+        found = pairs.get(name)
+        return (f"{found['minus_gmhf']:+.4g} ± {found['stderr']:.2g}" if found else "",) if pairs else ()
+
     body = tuple((name + (" (upper bound)" if name == UPPER_BOUND else ""),
-                  *(f"{value:.4g}" for value in losses.values())) for name, losses in data.deployment.items())
+                  *(f"{value:.4g}" for value in losses.values()), *pair(name))
+                 for name, losses in data.deployment.items())
     keys = tuple(next(iter(data.deployment.values()))) if data.deployment else ()
+    headers = ("method", *keys, *(("minus gmhf (paired over tasks, ± SE)",) if pairs else ()))
     notes = [] if data.deployment else ["The run has not finished training: no deployment loss yet."]
-    if len(data.deployment) > 1:
-        notes.append("Paired differences need the per-task losses, which a run directory does not keep; see "
-                     "`gmhf run --baselines` output or use `gmhf sweep`.")
-    sections.append(Section("Deployment loss", notes=notes, tables=[Table(("method", *keys), body)] if body else []))
+    if len(data.deployment) > 1 and not pairs:
+        notes.append("Paired differences need the per-task losses, which this run directory does not keep; "
+                     "`gmhf run --baselines` prints them, and `gmhf sweep` keeps them.")
+    sections.append(Section("Deployment loss", notes=notes, tables=[Table(headers, body)] if body else []))
     return sections
