@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ demo: $(STAMP)
 	rm -rf runs/demo
 	$(BIN)/gmhf run examples/specs/duffing_vague.guide --expert simulated:0.9 --rounds 30 --steps 300 \
 		--meta-batch 16 --baselines --run runs/demo
+
+# The paper's two experiments (docs/results.md): every method at six reliabilities over three seeds,
+# resumable (run it again to finish what is missing); each sweep writes report.html and results.md.
+results: $(STAMP)
+	$(BIN)/gmhf sweep examples/specs/duffing_vague.guide --truth gmhf/domains/duffing/truth.guide --jobs 2 \
+		--run runs/duffing-sweep
+	$(BIN)/gmhf sweep examples/specs/duffing_vague.guide --truth gmhf/domains/duffing/truth.guide --jobs 2 \
+		--generator cnode --run runs/duffing-cnode-sweep
+	$(BIN)/gmhf sweep examples/specs/sinusoid_vague.guide --truth gmhf/domains/sinusoid_truth.guide --jobs 2 \
+		--run runs/sinusoid-sweep
 
 lint: $(STAMP)
 	$(BIN)/ruff check gmhf tests bench
@@ -42,6 +52,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python bench/pytest_plugin.py
 	bash bench/peers/install.sh $(BIN)/python
 	$(BIN)/python bench/meta.py
+	$(BIN)/python bench/scenes.py
 	$(BIN)/python bench/steer.py
 
 clean:

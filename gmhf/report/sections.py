@@ -24,7 +24,7 @@ def sweep_table(table_rows: list[Row]) -> Table:
                "− oracle (paired)")
     body = tuple((row.method + (" (upper bound)" if row.method == UPPER_BOUND else ""),
                   "" if row.reliability is None else f"{row.reliability:g}", str(row.seeds),
-                  _cell(row.loss_k0), _cell(row.loss), _cell(row.mmd, 3), _cell(row.answers, 3),
+                  _cell(row.loss_k0), _cell(row.loss), _cell(row.mmd, 3), "0" if row.reliability is None else _cell(row.answers, 3),
                   _cell(row.minus_spec_only, 3), _cell(row.minus_oracle, 3)) for row in table_rows)
     return Table(headers, body)
 
