@@ -102,7 +102,7 @@ def test_load_and_disable_env_vars() -> None:
     host = build_host(entry_points=eps, env={"GMHF_LOAD_PLUGINS": "toy"})
     assert "toy" in host.plugins and "extras" not in host.plugins
     host = build_host(entry_points=eps, env={"GMHF_DISABLE_PLUGINS": "sinusoid, extras"})
-    assert set(host.plugins) == {"builtin", "duffing", "toy"}
+    assert set(host.plugins) == {"builtin", "duffing", "scenes", "toy"}
     assert "sinusoid" not in host.registry.domains
 
 
