@@ -179,7 +179,7 @@ def test_reweighing_replays_the_path_as_if_the_weights_had_been_used_from_the_st
 
 
 def test_the_kl_pull_grows_with_the_spec_trust() -> None:
-    """The same answers move π less from q_H when the spec's author is trusted more."""
+    """The same answers move π less from q_H (KL on the probe) when the spec's author is trusted more."""
     target = truth()
     plausible = target.sample(40, seed=1).values
     text = Path(VAGUE).read_text()
@@ -190,11 +190,15 @@ def test_the_kl_pull_grows_with_the_spec_trust() -> None:
         assert agent.pull == pytest.approx(0.05 * trust)
         far = spec.sample(40, seed=2).values
         far = far[~target.accepts(far)][:5]
-        for start in range(0, 40, 5):  # each round: five accepted truths and five rejected draws
+        for start in range(0, 20, 5):  # each round: five accepted truths and five rejected draws
             agent.update(torch.cat([plausible[start:start + 5], far]), ["accept"] * 5 + ["reject"] * 5, [1.0] * 10)
-        drawn = agent.sample(4000, generator=torch.Generator().manual_seed(1)).values
-        divergence[trust] = float((agent.log_prob(drawn) - spec.log_prob(drawn)).mean())  # KL(π‖q_H)
-    assert divergence[1.0] < divergence[0.1], divergence
+        assert bool((agent.spread() > FLOOR).all())  # the floor is not what holds π here
+        divergence[trust] = agent.state()["kl_from_spec"]
+        drawn = agent.sample(20_000, generator=torch.Generator().manual_seed(1)).values
+        sampled = float((agent.log_prob(drawn) - spec.log_prob(drawn)).mean())  # the same KL by sampling
+        assert sampled == pytest.approx(divergence[trust], abs=0.05)
+    # the probe fixes both KLs exactly (no sampling noise): λ = 0.05 vs 0.005 over 4 rounds is a few per cent
+    assert 0 < divergence[1.0] < 0.98 * divergence[0.1], divergence
 
 
 def test_the_spread_never_falls_below_the_floor() -> None:

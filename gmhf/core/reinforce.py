@@ -109,6 +109,7 @@ class ReinforceSteerer:
         centred = self._features - self._mean
         self._cov = centred.T @ (centred * weights[:, None])
         self._log_bound = self._bound(self.eta)
+        self._kl = float(weights @ log_w) - self._log_z  # KL(π‖q_H) = E_π[ηᵀT] − log Z
 
     def _bound(self, eta: Tensor) -> float:
         """max of ηᵀT over the clipped box, coordinate by coordinate (each a concave quadratic in c)."""
@@ -229,14 +230,14 @@ class ReinforceSteerer:
             self.eta[[j, d + j]] *= low
 
     def state(self) -> dict[str, Any]:
-        """Answers used, the steered factors, π's mean and spread of each, its tilt η, and the share of q_H kept."""
+        """Answers used, the steered factors, π's mean and spread of each, its tilt η, KL(π‖q_H) and the share of q_H kept."""
         d = len(self.columns)
         mean = (self.centre + self.scale * self._mean[:d]).tolist()
         std = (self.scale * self.spread()).tolist()
         return {"answers_used": self.answers_used, "steered": list(self.factors),
                 "mean": dict(zip(self.factors, mean, strict=True)), "std": dict(zip(self.factors, std, strict=True)),
                 "eta": {name: [float(self.eta[j]), float(self.eta[d + j])] for j, name in enumerate(self.factors)},
-                "baseline": self.baseline, "kept_mass": math.exp(self._log_z - self._log_bound)}
+                "baseline": self.baseline, "kl_from_spec": self._kl, "kept_mass": math.exp(self._log_z - self._log_bound)}
 
     # ------------------------------------------------------------------ ThetaSource
     def sample(self, n: int, *, generator: torch.Generator) -> Theta:
