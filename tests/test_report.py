@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gmhf.report.stats import answers_needed, mean_se, paired, rows
+from gmhf.sweep import available_methods
 
 if TYPE_CHECKING:
     from gmhf.report import Report
@@ -25,6 +26,11 @@ ENV = {**os.environ, "CI": "1", "GMHF_THREADS": "1", "PYTHONPATH": str(ROOT)}
 SPEC = str(ROOT / "examples" / "specs" / "sinusoid_vague.guide")
 TRUTH = str(ROOT / "gmhf" / "domains" / "sinusoid_truth.guide")
 #: A sweep too small to mean anything, big enough to give every figure something to draw.
+#: The figures of a sweep: two more for the `reinforce` agent's rounds when gmhf run offers it.
+REINFORCE = "gmhf-reinforce" in available_methods()
+PLOTS = {"loss_vs_reliability.png", "mmd_vs_round.png", "answers_vs_reliability.png", "bound_terms.png",
+         "factors_at_end.png"} | ({"mmd_vs_round_reinforce.png", "answers_vs_reliability_reinforce.png"}
+                                  if REINFORCE else set())
 TINY: dict[str, Any] = dict(steps=4, meta_batch=4, pool_size=32, eval_tasks=16, hidden=(8,), checkpoint_every=2)
 
 
@@ -105,7 +111,7 @@ def test_a_sweep_report_is_self_contained_and_every_image_decodes(tiny_sweep: Pa
     parser.feed(text)
     assert not {"script", "link", "iframe", "object", "embed"} & parser.tags
     images = [value for tag, name, value in parser.urls if tag == "img"]
-    assert len(images) == len(written.plots) == 5
+    assert len(images) == len(written.plots) == len(PLOTS)
     assert all(tag == "img" and name == "src" for tag, name, _ in parser.urls)  # nothing but embedded images
     for value in images:
         assert value.startswith("data:image/png;base64,")
@@ -115,8 +121,7 @@ def test_a_sweep_report_is_self_contained_and_every_image_decodes(tiny_sweep: Pa
     without_images = re.sub(r'src="data:[^"]*"', "", text)
     assert not re.search(r"(https?:)?//|url\(|@import", without_images)
     names = {path.name for path in written.plots}
-    assert names == {"loss_vs_reliability.png", "mmd_vs_round.png", "answers_vs_reliability.png", "bound_terms.png",
-                     "factors_at_end.png"}
+    assert names == PLOTS
     assert all((tiny_sweep / "plots" / name).stat().st_size > 1000 for name in names)
 
 
@@ -125,7 +130,8 @@ def test_results_md_has_the_table_paired_columns_and_links_to_the_plots(tiny_swe
     assert "| method | p | seeds | loss k=0 | loss k=K |" in markdown
     assert "− spec-only (paired)" in markdown and "oracle (upper bound)" in markdown
     records = json.loads((tiny_sweep / "results.json").read_text())
-    assert len(records) == 2 * 2 + 4 * 2  # gmhf at two reliabilities, four baselines, two seeds each
+    feedback = 2 if REINFORCE else 1
+    assert len(records) == feedback * 2 * 2 + 4 * 2  # feedback methods at two reliabilities, four baselines, 2 seeds
     for line in ("| gmhf | 0.5 | 2 |", "| gmhf | 1 | 2 |", "| source-only |  | 2 |", "| domain-randomisation |  | 2 |"):
         assert line in markdown
     for link in re.findall(r"\]\((plots/[^)]+)\)", markdown):
