@@ -30,7 +30,7 @@ from common import ROOT, machine_info, text_table, write_results  # bench/common
 REPEATS = 15
 PAYOFF: dict[str, Any] = {"learner": "protonet", "hidden": (16, 16, 32), "meta_batch": 8, "support": 5, "query": 10,
           "pool_size": 128, "refresh_every": 25, "outer_lr": 5e-3, "eval_tasks": 100, "checkpoint_every": 10_000}
-STEPS = (150, 400)
+STEPS = (150, 300)
 SEEDS = (0, 1, 2, 3)
 
 

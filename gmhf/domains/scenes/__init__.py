@@ -119,7 +119,7 @@ class Scenes(Domain):
 
     def model(self, inputs: tuple[int, ...], outputs: int, *, hidden: tuple[int, ...],
               generator: torch.Generator) -> nn.Module:
-        """A small CNN: one 3×3 convolution, ReLU and 2×2 max-pool per width in `hidden`, then a linear layer."""
+        """A small CNN: a 3×3 convolution, group norm and ReLU per width in `hidden`, max-pools, a linear layer."""
         from gmhf.domains.scenes.model import cnn
 
         return cnn(inputs, outputs, hidden, generator=generator)
