@@ -1,5 +1,7 @@
 """Writing files so that a crash never leaves a half-written one: the one place gmhf does it.
 
+(And `strict`, which makes a document JSON can hold, for the files and the `--json` outputs alike.)
+
 At the bottom of the layers: imports only the standard library, so the CLI, the run directory and
 the web app can all use it.
 """
@@ -8,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import stat
 import tempfile
+from typing import Any
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
@@ -77,3 +81,14 @@ def _fsync_folder(folder: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def strict(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None (containers copied, the rest as is): JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(item) for item in value]
+    return value

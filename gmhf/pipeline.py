@@ -257,6 +257,7 @@ class _Run:
         if self.config.baselines:
             methods.update(self._baselines(on_step))
         _tabulate(result, methods)
+        _save(result, self.directory)
         return result
 
     def _trainer(self, on_step: Callable[[int, dict[str, Any]], None] | None) -> Trainer:
@@ -360,6 +361,15 @@ def _tabulate(result: RunResult, trainers: dict[str, Trainer]) -> None:
             continue  # nothing to pair
         result.paired[name] = {"minus_gmhf": float(difference.mean()),
                                "stderr": float(difference.std() / count ** 0.5), "tasks": count}
+
+
+def _save(result: RunResult, directory: RunDirectory) -> None:
+    """`result.json`: the run's `--json` document, non-finite numbers as null (the report reads it)."""
+    import json
+
+    from gmhf.files import strict, write_atomic
+
+    write_atomic(directory.result, json.dumps(strict(result.document()), indent=2, allow_nan=False) + "\n")
 
 
 def _read_rows(directory: RunDirectory) -> list[dict[str, Any]]:

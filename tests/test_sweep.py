@@ -98,7 +98,7 @@ def test_a_rerun_with_other_settings_is_refused_and_an_unrelated_folder_is_not_u
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["examples/specs/duffing_vague.guide", "examples/specs/duffing.guide"], "one SPEC for now"),
+    (["examples/specs/duffing_vague.guide", "examples/specs/sinusoid.guide"], "different domains"),
     (["examples/specs/duffing_vague.guide", "--reliability", "0.5,1.5"], "must be in [0, 1]"),
     (["examples/specs/duffing_vague.guide", "--reliability", "0.5,high"], "comma-separated probabilities"),
 ])

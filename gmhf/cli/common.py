@@ -16,6 +16,7 @@ import click
 
 from gmhf.console import progress_wanted
 from gmhf.errors import UsageError
+from gmhf.files import strict
 
 
 class FiniteFloat(click.ParamType):
@@ -94,17 +95,6 @@ def echo_json_stream(document: dict[str, Any], key: str, items: Iterable[Any]) -
             batch.clear()
     out.write("".join(batch) + ("]" if first else "\n  ]") + "\n}\n")
     out.flush()
-
-
-def strict(value: Any) -> Any:
-    """`value` with every non-finite float replaced by None (containers copied, the rest as is)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict(item) for item in value]
-    return value
 
 
 def show_progress(*, as_json: bool) -> bool:

@@ -77,14 +77,14 @@ def sweep(specs: tuple[str, ...], truth: str, reliability_text: str | None, seed
       gmhf sweep examples/specs/duffing_vague.guide --truth gmhf/domains/duffing/truth.guide --quick
     """
     # Long: one command read top to bottom (settings, progress, Ctrl-C, report); a third is its --help.
-    if len(specs) > 1:
-        raise UsageError(f"gmhf sweep takes one SPEC for now (got {len(specs)}); several specs per run come "
-                         f"with `gmhf run`'s support for them.")
     set_torch_threads()
     from gmhf.sweep import sweep as run_sweep
 
-    config = _config(specs[0], truth, _reliabilities(reliability_text), seeds, quick,
+    config = _config(specs, truth, _reliabilities(reliability_text), seeds, quick,
                      {"generator": generator, "learner": learner, "outer_lr": outer_lr}, numbers)
+    from gmhf.runner import load_belief
+
+    load_belief(config.train)  # specs that cannot be read or pooled are refused before any folder is made
     root = Path(run_dir or Path("runs") / f"{Path(specs[0]).stem}-sweep")
     on_start, on_done, stop = _progress(show_progress(as_json=False))
     try:
@@ -98,7 +98,7 @@ def sweep(specs: tuple[str, ...], truth: str, reliability_text: str | None, seed
     _finish(root)
 
 
-def _config(spec: str, truth: str, reliabilities: tuple[float, ...] | None, seeds: int, quick: bool,
+def _config(specs: tuple[str, ...], truth: str, reliabilities: tuple[float, ...] | None, seeds: int, quick: bool,
             training: dict[str, Any], numbers: dict[str, int | None]) -> SweepConfig:
     """The sweep's settings: the defaults, then `--quick`'s, then the options given."""
     from pydantic import ValidationError
@@ -111,7 +111,9 @@ def _config(spec: str, truth: str, reliabilities: tuple[float, ...] | None, seed
     if reliabilities is None and quick:
         reliabilities = QUICK["reliabilities"]
     try:
-        train = TrainConfig(spec=str(Path(spec).resolve()), truth=str(Path(truth).resolve()), **training,
+        train = TrainConfig(spec=str(Path(specs[0]).resolve()), pooled_with=tuple(str(Path(s).resolve())
+                                                                                  for s in specs[1:]),
+                            truth=str(Path(truth).resolve()), **training,
                             steps=chosen["steps"], meta_batch=chosen["meta_batch"])
         settings: dict[str, Any] = {"rounds": chosen["rounds"], "answers_per_round": chosen["answers_per_round"],
                                     "seeds": seeds}

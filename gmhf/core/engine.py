@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gmhf.core.experts import Answer, Question, check_answers, sample_id
 from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
-from gmhf.core.misspecification import suspicions
+from gmhf.core.misspecification import BoundCheck
 from gmhf.core.reliability import Ledger
 from gmhf.core.seeding import named_stream
 from gmhf.core.steer import Informative
@@ -101,7 +101,7 @@ class FeedbackLoop:
         self.steerer, self.experts, self.store = steerer, list(experts), store
         self.domain, self.generator, self.truth = domain, generator, truth
         self.seed, self.answers_per_round = seed, answers_per_round
-        self.belief, self.specs = belief, tuple(specs)
+        self.bounds = BoundCheck(belief, specs) if belief is not None else None
         self.answers = 0
         self._answered: list[Tensor] = []  # every steering θ answered and its answer, for the experts' agreement
         self._given: list[str] = []
@@ -172,11 +172,11 @@ class FeedbackLoop:
         self._given.extend(a for _, _, a in sure)
 
     def _suspicions(self) -> list[dict[str, Any]]:
-        if self.belief is None or not self._answered:
+        if self.bounds is None or not self._answered:
             return []
         answered = torch.cat(self._answered)
         accepted = answered[torch.tensor([a == "accept" for a in self._given])]
-        return [found.row() for found in suspicions(self.belief, self.steerer, accepted, self.specs)]
+        return [found.row() for found in self.bounds(self.steerer, accepted)]
 
     def _normalised(self, values: Tensor) -> Tensor:
         return (values[:, self._columns] - self._centre) / self._scale

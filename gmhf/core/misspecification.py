@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from gmhf.core.guidance import Guidance
     from gmhf.core.sources import ThetaSource
 
-__all__ = ["ACCEPTS", "BAND", "PILE", "Suspicion", "suspicions"]
+__all__ = ["ACCEPTS", "BAND", "PILE", "BoundCheck", "Suspicion"]
 
 #: The share of a factor's support range, at each end, that counts as "at the bound".
 BAND = 0.05
@@ -67,38 +67,48 @@ class Suspicion:
                 "statements": list(self.statements)}
 
 
-def suspicions(belief: Belief, pi: ThetaSource, accepted: Tensor,
-               components: Sequence[Guidance] = ()) -> list[Suspicion]:
-    """The bounds of `belief`'s flagged real factors against which π piles up.
+class BoundCheck:
+    """The check for one belief: its probe drawn and scored once, so each round only scores π.
 
     Args:
         belief: q_H.
-        pi: the steered distribution (any `ThetaSource` with a `log_prob`).
-        accepted: `[m, k]` the environments experts accepted so far.
         components: the compiled specs behind `belief`, whose statements are named (default: none
             named; pass `[guidance]` for a single spec).
     """
-    draws = belief.sample(PROBE, generator=torch.Generator().manual_seed(0)).values
-    ratio = (pi.log_prob(draws) - belief.log_prob(draws)).exp()
-    ratio = ratio / ratio.mean().clamp(min=1e-300)  # π/q_H, normalised on the probe
-    found = []
-    for name in belief.flagged:
-        if belief.space[name].kind != "real":
-            continue
-        column = draws[:, belief.space.index(name)]
-        low, high = float(column.min()), float(column.max())
-        width = BAND * (high - low)
-        if width <= 0:
-            continue
-        asked = accepted[:, belief.space.index(name)]
-        for side, band, near in (("low", column <= low + width, asked <= low + width),
-                                 ("high", column >= high - width, asked >= high - width)):
-            pile = float(ratio[band].mean()) if band.any() else 0.0
-            if pile >= PILE and int(near.sum()) >= ACCEPTS:
-                bound = low if side == "low" else high
-                found.append(Suspicion(name, side, _rounded(bound, width), pile,  # type: ignore[arg-type]
-                                       _setters(components, name)))
-    return found
+
+    def __init__(self, belief: Belief, components: Sequence[Guidance] = ()) -> None:
+        self.belief, self.components = belief, tuple(components)
+        self.draws = belief.sample(PROBE, generator=torch.Generator().manual_seed(0)).values
+        self.log_q = belief.log_prob(self.draws)
+
+    def __call__(self, pi: ThetaSource, accepted: Tensor) -> list[Suspicion]:
+        """The bounds of the belief's flagged real factors against which π piles up.
+
+        Args:
+            pi: the steered distribution (any `ThetaSource` with a `log_prob`).
+            accepted: `[m, k]` the environments experts accepted so far.
+        """
+        belief, draws = self.belief, self.draws
+        ratio = (pi.log_prob(draws) - self.log_q).exp()
+        ratio = ratio / ratio.mean().clamp(min=1e-300)  # π/q_H, normalised on the probe
+        found = []
+        for name in belief.flagged:
+            if belief.space[name].kind != "real":
+                continue
+            column = draws[:, belief.space.index(name)]
+            low, high = float(column.min()), float(column.max())
+            width = BAND * (high - low)
+            if width <= 0:
+                continue
+            asked = accepted[:, belief.space.index(name)]
+            for side, band, near in (("low", column <= low + width, asked <= low + width),
+                                     ("high", column >= high - width, asked >= high - width)):
+                pile = float(ratio[band].mean()) if band.any() else 0.0
+                if pile >= PILE and int(near.sum()) >= ACCEPTS:
+                    bound = low if side == "low" else high
+                    found.append(Suspicion(name, side, _rounded(bound, width), pile,  # type: ignore[arg-type]
+                                           _setters(self.components, name)))
+        return found
 
 
 def _rounded(bound: float, width: float) -> float:

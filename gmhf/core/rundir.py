@@ -45,6 +45,8 @@ class RunDirectory:
         feedback: `feedback.sqlite`, every question and expert answer; append-only, never cut back.
         checkpoints: `checkpoints/step-NNNNNNNN.pt`, the newest `KEEP`.
         twin: `twin.pt`, a fitted cNODE twin, reused on resume.
+        result: `result.json`, what `gmhf run` ended with (its `--json` document), rewritten at
+            each end.
         report: `report.html`, the run's self-contained report.
         plots: `plots/`, the report's figures as PNG.
         lockfile: `.lock`, held by the process that owns the run.
@@ -58,6 +60,7 @@ class RunDirectory:
         self.feedback = self.path / "feedback.sqlite"
         self.checkpoints = self.path / "checkpoints"
         self.twin = self.path / "twin.pt"
+        self.result = self.path / "result.json"
         self.report = self.path / "report.html"
         self.plots = self.path / "plots"
         self.lockfile = self.path / ".lock"

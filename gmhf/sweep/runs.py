@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from gmhf.files import write_atomic
 
 if TYPE_CHECKING:
+    from gmhf.core.belief import Belief
     from gmhf.core.domain import Domain
-    from gmhf.core.guidance import Guidance
     from gmhf.core.trainer import TrainConfig
     from gmhf.sweep import Planned, SweepConfig
 
@@ -134,29 +134,34 @@ def _feedback_run(config: SweepConfig, train: TrainConfig, run: Planned, folder:
         raise GmhfError(f"the run in {folder} stopped before training (an expert stopped answering).")
     last = result.rounds[-1] if result.rounds else {}
     if not result.rounds:  # no feedback: π is q_H, measured as spec-only is
-        from gmhf.api import load
+        from gmhf.runner import load_belief
 
-        last = _distances(load(train.spec), train, folder)
+        last = _distances(load_belief(train), train, folder)
     return {**_losses(result.deployment), "mmd": last.get("mmd"), "mmd_data": last.get("mmd_data"),
             "in_support": last.get("in_support"), "answers": result.answers, "bound": result.bound}
 
 
 def _baseline_run(train: TrainConfig, run: Planned, folder: Path, fresh: bool) -> dict[str, Any]:
-    from gmhf.api import load
-    from gmhf.runner import training
+    from gmhf.runner import load_belief, training
 
-    spec = baseline_spec(run.method, train.spec, train.truth)
-    config = train.model_copy(update={"spec": spec}) if fresh else None
-    with training(config, folder) as built:
+    spec = baseline_spec(run.method, train.spec, train.truth, train.pooled_with)
+    # spec-only trains on the specs' pooled belief; the other baselines on one spec of their own
+    own = train.model_copy(update={"spec": spec, "pooled_with": train.pooled_with if run.method == "spec-only"
+                                   else ()})
+    with training(own if fresh else None, folder) as built:
         result = built.trainer.run()
-    return {**_losses(result.deployment), **_distances(load(spec), train, folder), "answers": 0, "bound": None}
+    return {**_losses(result.deployment), **_distances(load_belief(own), train, folder), "answers": 0,
+            "bound": None}
 
 
-def baseline_spec(method: str, spec: str, truth: str | None) -> str:
-    """What a baseline trains on (a path or spec text): the domain's source, the spec, the bounds, the truth."""
-    from gmhf.api import load
+def baseline_spec(method: str, spec: str, truth: str | None, pooled_with: tuple[str, ...] = ()) -> str:
+    """What a baseline trains on (a path or spec text): the domain's source, the spec, the bounds, the truth.
 
-    guidance = load(spec)
+    With several specs (`pooled_with`), domain randomisation covers every factor any of them flags.
+    """
+    from gmhf.api import pool
+
+    guidance = pool(spec, *pooled_with)
     if method == "source-only":
         return f"domain {guidance.domain.name}"
     if method == "spec-only":
@@ -195,11 +200,10 @@ def task_losses(train: TrainConfig, folder: Path) -> list[float]:
     """
     import torch
 
-    from gmhf.api import load
     from gmhf.core.rundir import RunDirectory
-    from gmhf.runner import build_learner, evaluation_tasks, load_truth, run_seeds
+    from gmhf.runner import build_learner, evaluation_tasks, load_belief, load_truth, run_seeds
 
-    spec = load(train.spec, domain=train.domain)
+    spec = load_belief(train)
     truth, _ = load_truth(train.truth, spec)
     seeds = run_seeds(train.seed)
     tasks = evaluation_tasks(train, truth, seeds["eval"])
@@ -219,7 +223,7 @@ def _losses(deployment: dict[str, float]) -> dict[str, Any]:
     return {"deployment_loss": deployment[kk], "deployment_loss_k0": deployment["k0"], "k": int(kk[1:])}
 
 
-def _distances(source: Guidance, train: TrainConfig, folder: Path) -> dict[str, Any]:
+def _distances(source: Belief, train: TrainConfig, folder: Path) -> dict[str, Any]:
     """Where a baseline's θ source stands against the truth, measured as a feedback round measures π."""
     import torch
 
@@ -249,15 +253,14 @@ def _distances(source: Guidance, train: TrainConfig, folder: Path) -> dict[str, 
 
 def _copy_shared_twin(train: TrainConfig, root: Path, folder: Path) -> None:
     """Put the seed's cNODE twin in a new run's folder (fitted by the first run of the seed that needs it)."""
-    from gmhf.api import load
     from gmhf.core.rundir import RunDirectory
-    from gmhf.runner import build_generator, run_seeds
+    from gmhf.runner import build_generator, load_belief, run_seeds
 
     shared = RunDirectory(root / "twins" / f"seed-{train.seed}")
     with _flock(root / ".locks" / f"twin-seed-{train.seed}.lock"):
         if not shared.twin.exists():
             shared.path.mkdir(parents=True, exist_ok=True)
-            build_generator(train, load(train.spec).domain, shared, run_seeds(train.seed)["twin"], False)
+            build_generator(train, load_belief(train).domain, shared, run_seeds(train.seed)["twin"], False)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shared.twin, folder / "twin.pt")
 
