@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import Tensor
 
-from gmhf.core.steer import steered_factors
+from gmhf.core.steer import rejection_sample, steered_factors
 from gmhf.core.theta import Theta
-from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
     from gmhf.core.belief import Belief
@@ -242,26 +241,10 @@ class ReinforceSteerer:
     # ------------------------------------------------------------------ ThetaSource
     def sample(self, n: int, *, generator: torch.Generator) -> Theta:
         """`n` environments from π, by rejection from q_H with acceptance exp(ηᵀT − max ηᵀT)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
-        kept: list[Tensor] = []
-        have = 0
-        rate = max(math.exp(self._log_z - self._log_bound), 1e-4)
-        for _ in range(1000):
-            if have >= n:
-                break
-            want = min(int((n - have) / rate * 1.2) + 16, 1 << 20)
-            candidates = self.guidance.sample(want, generator=generator).values
-            log_u = torch.rand(want, generator=generator, dtype=torch.float64).log()
-            keep = log_u < self.statistics(candidates) @ self.eta - self._log_bound
-            kept.append(candidates[keep])
-            have += int(keep.sum())
-        if have < n:
-            raise GmhfError(f"π keeps too little of the spec's belief to draw {n} environments; the answers push "
-                            f"it where the spec puts almost no mass (is the spec wrong about the target?).")
-        values = torch.cat(kept)[:n] if kept else torch.empty(0, len(self.space), dtype=torch.float64)
-        template = self.guidance.sample(0, generator=generator)
-        return Theta(values, template.names, template.levels, template.integers)
+        return rejection_sample(self.guidance, n, generator,
+                                lambda values: self.statistics(values) @ self.eta - self._log_bound,
+                                rate=math.exp(self._log_z - self._log_bound),
+                                refusal="the answers push it where the spec puts almost no mass")
 
     def log_prob(self, theta: Theta | Tensor) -> Tensor:
         """log q_H(θ) + ηᵀT(θ) − log E_q[exp(ηᵀT)]: π's density, −inf outside the spec's support."""

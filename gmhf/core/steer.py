@@ -13,7 +13,7 @@ docs/method.md gives the reasons for each choice.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import torch
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gmhf.core.belief import Belief
     from gmhf.core.factors import FactorSpace
 
-__all__ = ["Informative", "PosteriorSteerer", "Steerer", "steered_factors"]
+__all__ = ["Informative", "PosteriorSteerer", "Steerer", "rejection_sample", "steered_factors"]
 
 #: q_H draws that fix the normalisation of the steered factors and π's normaliser.
 PROBE = 16_384
@@ -227,27 +227,11 @@ class PosteriorSteerer:
 
     # ------------------------------------------------------------------ ThetaSource
     def sample(self, n: int, *, generator: torch.Generator) -> Theta:
-        """`n` environments from π, by rejection from q_H."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
-        kept: list[Tensor] = []
-        have = 0
-        rate = max(math.exp(self._log_z) / max(self._ceiling, 1e-300), 1e-4)
-        for _ in range(1000):
-            if have >= n:
-                break
-            want = min(int((n - have) / rate * 1.2) + 16, 1 << 20)
-            candidates = self.guidance.sample(want, generator=generator).values
-            keep = torch.rand(want, generator=generator, dtype=torch.float64) * self._ceiling < \
-                self.plausibility(candidates)
-            kept.append(candidates[keep])
-            have += int(keep.sum())
-        if have < n:
-            raise GmhfError(f"π keeps too little of the spec's belief to draw {n} environments; the answers reject "
-                            f"nearly everything the spec allows (is the spec wrong about the target?).")
-        values = torch.cat(kept)[:n] if kept else torch.empty(0, len(self.space), dtype=torch.float64)
-        template = self.guidance.sample(0, generator=generator)
-        return Theta(values, template.names, template.levels, template.integers)
+        """`n` environments from π, by rejection from q_H with acceptance s(θ)/ŝ."""
+        ceiling = max(self._ceiling, 1e-300)
+        return rejection_sample(self.guidance, n, generator, lambda values: (self.plausibility(values) / ceiling).log(),
+                                rate=math.exp(self._log_z) / ceiling,
+                                refusal="the answers reject nearly everything the spec allows")
 
     def log_prob(self, theta: Theta | Tensor) -> Tensor:
         """log q_H(θ) + log s(θ) − log E_q[s]: π's density, −inf outside the spec's support."""
@@ -256,6 +240,34 @@ class PosteriorSteerer:
 
     def __repr__(self) -> str:
         return f"PosteriorSteerer(steered={self.factors!r}, answers={len(self.labels)})"
+
+
+def rejection_sample(belief: Belief, n: int, generator: torch.Generator, log_acceptance: Callable[[Tensor], Tensor],
+                     *, rate: float, refusal: str) -> Theta:
+    """`n` draws of q_H, each kept with probability exp(log_acceptance(θ)) ≤ 1: exact draws of π ∝ q_H · acceptance.
+
+    `rate` is the expected share kept (it sizes each batch of candidates); `refusal` says why π
+    keeps too little when a thousand batches do not yield `n`.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise UsageError(f"`n` must be a non-negative int, got {n!r}.")
+    kept: list[Tensor] = []
+    have = 0
+    rate = max(rate, 1e-4)
+    for _ in range(1000):
+        if have >= n:
+            break
+        want = min(int((n - have) / rate * 1.2) + 16, 1 << 20)
+        candidates = belief.sample(want, generator=generator).values
+        keep = torch.rand(want, generator=generator, dtype=torch.float64).log() < log_acceptance(candidates)
+        kept.append(candidates[keep])
+        have += int(keep.sum())
+    if have < n:
+        raise GmhfError(f"π keeps too little of the spec's belief to draw {n} environments; {refusal} (is the spec "
+                        f"wrong about the target?).")
+    values = torch.cat(kept)[:n] if kept else torch.empty(0, len(belief.space), dtype=torch.float64)
+    template = belief.sample(0, generator=generator)
+    return Theta(values, template.names, template.levels, template.integers)
 
 
 def _binary_entropy(p: float) -> float:
