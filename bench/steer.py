@@ -172,7 +172,12 @@ def main(argv: list[str]) -> int:
     print(f"steer bench: {len(todo)} runs, {args.seeds} seeds, cap {args.max_answers} questions, agents "
           f"{', '.join(agents)}; sections {', '.join(args.sections)}; control questions in grid and panel: "
           f"{args.controls}", flush=True)
-    outcomes = previous(args, agents) + run_all(todo, args.processes)
+    kept = previous(args, agents)
+    earlier = json.loads(RESULTS.read_text(encoding="utf-8")) if kept else {}
+    kept_from = [*earlier.get("kept_from", []), {k: earlier.get(k) for k in ("date",)} | {
+        "git_commit": earlier.get("machine", {}).get("git_commit"), "git_dirty": earlier.get("machine", {}).get(
+            "git_dirty"), "agents_run": earlier.get("settings", {}).get("agents_run")}] if kept else []
+    outcomes = kept + run_all(todo, args.processes)
     truth = gmhf.load(ROOT / TRUTH)
     reference = truth_sample(truth)
     floors, baselines = {}, {}
@@ -182,7 +187,7 @@ def main(argv: list[str]) -> int:
         baselines[name] = spec_only(spec, truth, reference, args.seeds)
     context = {"why": why, "floors": floors, "baselines": baselines, "cap": args.max_answers,
                "claims": claims_supported(), "estimates": reliability_reported(),
-               "controls": args.controls == "on" and controls_supported()}
+               "controls": args.controls == "on" and controls_supported(), "controls_supported": controls_supported()}
     grid = grid_rows(outcomes, context, RELIABILITIES)
     trust = over_trust_rows(outcomes, context)
     panel = panel_rows(outcomes, context)
@@ -207,7 +212,7 @@ def main(argv: list[str]) -> int:
                      "controls_supported": controls_supported(), "draws": DRAWS,
                      "per_round": PER_ROUND, "target": TARGET, "checkpoints": list(CHECKPOINTS),
                      "reliabilities": list(RELIABILITIES), "panel": list(PANEL), "specs": SPECS, "truth": TRUTH},
-        "agents": why, "floors": floors, "spec_only": baselines, "grid": grid, "over_trust": trust,
+        "kept_from": kept_from, "agents": why, "floors": floors, "spec_only": baselines, "grid": grid, "over_trust": trust,
         "panel": panel, "acceptance": checks, "notes": lines, "seconds": seconds,
         "outcomes": [o.to_json() for o in outcomes]})
     return 0

@@ -165,7 +165,8 @@ def notes(context: dict[str, Any], outcomes: list[Outcome], seconds: float, star
                      "weighted by the reliability each expert states")
     lines.append(f"control questions (known answers, gmhf.core.controls) in the grid's and panel's rounds: "
                  f"{'on' if context.get('controls') else 'off'}; the over-trust case runs without and, where the loop "
-                 "takes them, with them; a control takes one of the round's 5 question slots and counts as a question")
+                 "takes them, with them (a control takes one of the round's 5 question slots and counts as a "
+                 f"question); the loop {'takes' if context.get('controls_supported') else 'does not take'} them now")
     lines.append(f"reached = the first round after which {TARGET:.0%} of {DRAWS} draws of π lie in the truth's "
                  "support; 'median'/'p90' count questions (with one expert, = answers); a seed not reached by the "
                  "cap counts as the cap, and '>' marks a figure such a seed enters")
@@ -185,5 +186,5 @@ def notes(context: dict[str, Any], outcomes: list[Outcome], seconds: float, star
     lines += [f"ERROR {o.case.label}: {o.error}" for o in errors]
     end_load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     lines.append(f"load average {start_load} at start, {end_load} at end (2 cores shared with other work: "
-                 f"seconds are indicative); {sum(o.seconds for o in outcomes):.0f} s of runs in {seconds:.0f} s")
+                 f"seconds are indicative); {sum(o.seconds for o in outcomes):.0f} s of runs in all, kept ones included")
     return lines
