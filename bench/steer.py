@@ -162,6 +162,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     """Run, summarise, print the tables and notes, write the JSON; exit 0 whether or not the points are met."""
+    # Long: the bench read top to bottom: settings, the runs with progress, then each table in turn.
     torch.set_num_threads(1)
     args = parse(argv)
     machine = machine_info(peers=())

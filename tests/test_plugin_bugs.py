@@ -270,7 +270,7 @@ def test_plugin_word_that_is_a_factor_name_is_refused() -> None:
             "gmhf_statements: the syntax of `near` makes `amplitude` a reserved word, but it is a factor "
             "of domain `sinusoid`; registration refused",
             "gmhf_statements: the syntax of `far` makes `rain` a reserved word, but it is a level "
-            "of factor `weather` of domain `toy`; registration refused"]
+            "of factor `weather` of domain `scenes`; registration refused"]  # the first domain with that level
         assert gmhf.load("domain sinusoid\nshift amplitude in 1 .. 2\ncapped amplitude at 4").sample(3, seed=0)
 
 
