@@ -55,7 +55,6 @@ from steer_run import (
     Outcome,
     available_agents,
     claims_supported,
-    controls_supported,
     reliability_reported,
     run_case,
     truth_sample,
@@ -73,21 +72,19 @@ SECTIONS = ("grid", "over-trust", "panel")
 def cases(args: argparse.Namespace, agents: list[str]) -> list[Case]:
     """Every run of the chosen sections, the longest first (p = 0.7 on the vague spec) so the workers end together."""
     points = tuple(c for c in CHECKPOINTS if c <= args.max_answers)
-    controls = args.controls == "on" and controls_supported()
     out = []
     for spec in SPECS:
         for agent in agents:
             for seed in range(args.seeds):
                 if "grid" in args.sections:
-                    out += [Case("grid", spec, agent, (p,), (None,), seed, args.max_answers, points, True, controls)
+                    out += [Case("grid", spec, agent, (p,), (None,), seed, args.max_answers, points, True)
                             for p in RELIABILITIES]
-                if "over-trust" in args.sections and claims_supported():  # with and without control questions
+                if "over-trust" in args.sections and claims_supported():
                     cap = max(points, default=args.max_answers)
-                    out += [Case("over-trust", spec, agent, (0.5,), (0.9,), seed, cap, points, False, c)
-                            for c in dict.fromkeys((False, controls_supported()))]
+                    out.append(Case("over-trust", spec, agent, (0.5,), (0.9,), seed, cap, points, False))
                 if "panel" in args.sections:
                     out.append(Case("panel", spec, agent, PANEL, (None,) * len(PANEL), seed, args.max_answers, (),
-                                    True, controls))
+                                    True))
     cost = {0.7: 3, 0.9: 2}
     return sorted(out, key=lambda c: -(cost.get(min(c.accuracy), 1) * (2 if c.spec == "vague" else 1)
                                        + (len(c.accuracy) > 1)))
@@ -113,7 +110,8 @@ def run_all(todo: list[Case], processes: int) -> list[Outcome]:
 
 def previous(args: argparse.Namespace, agents: list[str]) -> list[Outcome]:
     """Outcomes of the (section, agent) pairs not run now, from the last results file (`--sections` and
-    `--agents` rerun part of the bench)."""
+    `--agents` rerun part of the bench). Records of runs with control questions (a feature since removed from
+    the loop; their case has `controls` true) are dropped, and the key is ignored on the others."""
     if not RESULTS.exists():
         return []
     document = json.loads(RESULTS.read_text(encoding="utf-8"))
@@ -124,7 +122,7 @@ def previous(args: argparse.Namespace, agents: list[str]) -> list[Outcome]:
     kept = []
     for raw in document.get("outcomes", []):
         case = raw["case"]
-        if case["section"] in args.sections and case["agent"] in agents:
+        if case["section"] in args.sections and case["agent"] in agents or case.pop("controls", False):
             continue
         case = Case(**{**case, "accuracy": tuple(case["accuracy"]), "claims": tuple(case["claims"]),
                        "checkpoints": tuple(case["checkpoints"])})
@@ -143,9 +141,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help="comma-separated subset of grid,over-trust,panel; the others are kept from the last "
                              "results file")
-    parser.add_argument("--controls", choices=("on", "off"), default="off",
-                        help="mix control questions (known answers) into the grid's and panel's rounds (the "
-                             "over-trust case runs both ways when the loop takes them)")
     parser.add_argument("--agents", default="posterior,reinforce",
                         help="comma-separated agents to run; the others are kept from the last results file")
     parser.add_argument("--processes", type=int, default=2, choices=(1, 2), help="worker processes (at most 2)")
@@ -171,8 +166,7 @@ def main(argv: list[str]) -> int:
     agents = [a for a, reason in why.items() if reason is None and a in args.agents]
     todo = cases(args, agents)
     print(f"steer bench: {len(todo)} runs, {args.seeds} seeds, cap {args.max_answers} questions, agents "
-          f"{', '.join(agents)}; sections {', '.join(args.sections)}; control questions in grid and panel: "
-          f"{args.controls}", flush=True)
+          f"{', '.join(agents)}; sections {', '.join(args.sections)}", flush=True)
     kept = previous(args, agents)
     earlier = json.loads(RESULTS.read_text(encoding="utf-8")) if kept else {}
     kept_from = [*earlier.get("kept_from", []), {k: earlier.get(k) for k in ("date",)} | {
@@ -187,8 +181,7 @@ def main(argv: list[str]) -> int:
         floors[name] = floor(spec, truth)
         baselines[name] = spec_only(spec, truth, reference, args.seeds)
     context = {"why": why, "floors": floors, "baselines": baselines, "cap": args.max_answers,
-               "claims": claims_supported(), "estimates": reliability_reported(),
-               "controls": args.controls == "on" and controls_supported(), "controls_supported": controls_supported()}
+               "claims": claims_supported(), "estimates": reliability_reported()}
     grid = grid_rows(outcomes, context, RELIABILITIES)
     trust = over_trust_rows(outcomes, context)
     panel = panel_rows(outcomes, context)
@@ -209,8 +202,7 @@ def main(argv: list[str]) -> int:
         "benchmark": "steer", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
         "settings": {"seeds": args.seeds, "max_answers": args.max_answers, "quick": args.quick,
                      "sections": list(args.sections), "agents_run": list(agents), "processes": args.processes,
-                     "controls": args.controls,
-                     "controls_supported": controls_supported(), "draws": DRAWS,
+                     "draws": DRAWS,
                      "per_round": PER_ROUND, "target": TARGET, "checkpoints": list(CHECKPOINTS),
                      "reliabilities": list(RELIABILITIES), "panel": list(PANEL), "specs": SPECS, "truth": TRUTH},
         "kept_from": kept_from, "agents": why, "floors": floors, "spec_only": baselines, "grid": grid, "over_trust": trust,

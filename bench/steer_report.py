@@ -105,19 +105,19 @@ def floor_table(floors: dict[str, dict[str, Any]], reliabilities: list[float]) -
 
 def over_trust_table(rows: list[dict[str, Any]]) -> str:
     """Random answers stated at p = 0.9: where π ends against spec-only."""
-    header = ["spec", "agent", "controls", "seeds", "in-supp end (spec-only)", "MMD² end (spec-only, tol)", "worst MMD²",
+    header = ["spec", "agent", "seeds", "in-supp end (spec-only)", "MMD² end (spec-only, tol)", "worst MMD²",
               "no worse", "est. reliability"]
     cells = []
     for r in rows:
         if r.get("skipped"):
-            cells.append([r["spec"], r["agent"], "", f"skipped: {r['skipped']}", *[""] * 5])
+            cells.append([r["spec"], r["agent"], f"skipped: {r['skipped']}", *[""] * 5])
             continue
-        cells.append([r["spec"], r["agent"], "yes" if r["controls"] else "no", str(r["seeds"]),
+        cells.append([r["spec"], r["agent"], str(r["seeds"]),
                       f"{mark(r['in_support'], digits=3)} ({r['spec_only_in_support']:.3f})",
                       f"{mark(r['mmd'], digits=4)} ({r['spec_only_mmd']:.4f}, {r['tolerance']:.4f})",
                       mark(r["worst_mmd"], digits=4), f"{r['no_worse']}/{r['seeds']}",
                       r["reliability"] or "not reported"])
-    return text_table(header, cells, {3})
+    return text_table(header, cells, {2})
 
 
 def panel_table(rows: list[dict[str, Any]]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import tempfile
 import time
@@ -55,7 +54,6 @@ class Case:
     cap: int  # the most questions asked
     checkpoints: tuple[int, ...]  # questions after which the MMD is measured
     track: bool  # measure in-support every round until TARGET is reached
-    controls: bool = False  # the loop mixes in control questions (known answers) to check the experts
 
     @property
     def label(self) -> str:
@@ -103,12 +101,6 @@ def claims_supported() -> bool:
 def reliability_reported() -> bool:
     """Whether the loop reports its online estimate of each expert's reliability (`RoundReport.reliability`)."""
     return "reliability" in getattr(RoundReport, "__dataclass_fields__", {})
-
-
-def controls_supported() -> bool:
-    """Whether the loop takes control questions (`FeedbackLoop(controls=...)`, `gmhf.core.controls`)."""
-    return "controls" in inspect.signature(FeedbackLoop.__init__).parameters and \
-        importlib.util.find_spec("gmhf.core.controls") is not None
 
 
 def make_agent(name: str, guidance: gmhf.Guidance, seed: int) -> Any:
@@ -185,12 +177,9 @@ def _run(case: Case, outcome: Outcome) -> None:
     last = max(case.checkpoints, default=0)
     with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
         store = FeedbackStore(Path(folder) / "feedback.sqlite")
-        options: dict[str, Any] = {}
-        if case.controls:
-            options["controls"] = importlib.import_module("gmhf.core.controls").ControlQuestions(guidance)
         loop = FeedbackLoop(agent, experts(case, truth), store, domain=guidance.domain,
                             generator=SimulatorGenerator(guidance.domain), truth=None, seed=case.seed,
-                            answers_per_round=PER_ROUND, **options)
+                            answers_per_round=PER_ROUND)
         screen = Screen(guidance, truth, case.seed)
         round_, questions = 0, 0
         report = None

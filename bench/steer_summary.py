@@ -52,20 +52,17 @@ def _estimates(chosen: list[Outcome]) -> str | None:
 
 
 def over_trust_rows(outcomes: list[Outcome], context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per (spec, agent, control questions or not): π after the last checkpoint of random answers stated at
-    p = 0.9, against spec-only."""
+    """Per (spec, agent): π after the last checkpoint of random answers stated at p = 0.9, against spec-only."""
     rows = []
     for spec in SPECS:
         baseline = context["baselines"][spec]
         for agent, why in context["why"].items():
-            mine = [o for o in _select(outcomes, "over-trust", spec, agent) if o.checkpoints or o.error]
-            for controls in sorted({o.case.controls for o in mine}) or [False]:
-                chosen = [o for o in mine if o.case.controls == controls and o.checkpoints]
-                head = {"spec": spec, "agent": agent, "controls": controls}
-                if why is not None or not context["claims"] or not chosen:
-                    rows.append(head | {"skipped": why or ("not run" if context["claims"] else PENDING_CLAIMS)})
-                    continue
-                rows.append(head | _over_trust(chosen, baseline))
+            chosen = [o for o in _select(outcomes, "over-trust", spec, agent) if o.checkpoints]
+            head = {"spec": spec, "agent": agent}
+            if why is not None or not context["claims"] or not chosen:
+                rows.append(head | {"skipped": why or ("not run" if context["claims"] else PENDING_CLAIMS)})
+                continue
+            rows.append(head | _over_trust(chosen, baseline))
     return rows
 
 
@@ -134,13 +131,11 @@ def acceptance(grid: list[dict[str, Any]], trust: list[dict[str, Any]], panel: l
                        "measured": f"{'>' if censored else ''}{ratio:.2f}x ({row['median']:g} / {row['floor']:.1f})",
                        "met": met})
     for spec in SPECS:
-        for controls in sorted({r["controls"] for r in trust if r["spec"] == spec and not r.get("skipped")}) or [False]:
-            row = _row(trust, spec=spec, agent="posterior", controls=controls)
-            checks.append({"point": f"{spec}, posterior, over-trust (random answers stated 0.9"
-                                    + (", control questions" if controls else "")
-                                    + "): π ends no worse than spec-only in 10 of 10 seeds",
-                           "measured": f"{row['no_worse']} of {row['seeds']} no worse (MMD²)" if row else "-",
-                           "met": None if row is None else row["no_worse"] == row["seeds"] >= 10})
+        row = _row(trust, spec=spec, agent="posterior")
+        checks.append({"point": f"{spec}, posterior, over-trust (random answers stated 0.9): π ends no worse than "
+                                "spec-only in 10 of 10 seeds",
+                       "measured": f"{row['no_worse']} of {row['seeds']} no worse (MMD²)" if row else "-",
+                       "met": None if row is None else row["no_worse"] == row["seeds"] >= 10})
         row = _row(grid, spec=spec, agent="posterior", p=0.7)
         checks.append({"point": f"{spec}, posterior, p=0.7, after 500 answers: worse than spec-only in <= 1 of 10",
                        "measured": f"worse in {row['worse_500']} of {row['measured_500']}"
@@ -163,10 +158,6 @@ def notes(context: dict[str, Any], outcomes: list[Outcome], seconds: float, star
     if not context["estimates"]:
         lines.append("the loop reports no online reliability estimate (RoundReport.reliability): answers are "
                      "weighted by the reliability each expert states")
-    lines.append(f"control questions (known answers, gmhf.core.controls) in the grid's and panel's rounds: "
-                 f"{'on' if context.get('controls') else 'off'}; the over-trust case runs without and, where the loop "
-                 "takes them, with them (a control takes one of the round's 5 question slots and counts as a "
-                 f"question); the loop {'takes' if context.get('controls_supported') else 'does not take'} them now")
     lines.append(f"reached = the first round after which {TARGET:.0%} of {DRAWS} draws of π lie in the truth's "
                  "support; 'median'/'p90' count questions (with one expert, = answers); a seed not reached by the "
                  "cap counts as the cap, and '>' marks a figure such a seed enters")
