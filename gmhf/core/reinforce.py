@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import Tensor
 
-from gmhf.core.steer import rejection_sample, steered_factors
+from gmhf.core.steer import rejection_sample, steered_factors, sure_answers
 from gmhf.core.theta import Theta
 
 if TYPE_CHECKING:
@@ -132,15 +132,10 @@ class ReinforceSteerer:
 
     def update(self, values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> None:
         """One natural-gradient step on the round's sure answers (unsure ones carry nothing)."""
-        if values.shape[0] != len(answers) or len(answers) != len(reliabilities):
-            raise ValueError(f"`values`, `answers` and `reliabilities` must have the same length, got "
-                             f"{values.shape[0]}, {len(answers)} and {len(reliabilities)}.")
-        sure = [i for i, a in enumerate(answers) if a in ("accept", "reject")]
-        if not sure:
+        rows, accepted, p = sure_answers(values, answers, reliabilities)
+        if not len(rows):
             return
-        sign = torch.tensor([1.0 if answers[i] == "accept" else -1.0 for i in sure], dtype=torch.float64)
-        p = torch.tensor([float(reliabilities[i]) for i in sure], dtype=torch.float64)
-        self._rounds.append((values[sure].to(torch.float64), sign, p))
+        self._rounds.append((rows, accepted.to(torch.float64) * 2 - 1, p))
         self._learn(*self._rounds[-1])
 
     def reweigh(self, reliabilities: Sequence[float]) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gmhf.core.belief import Belief
     from gmhf.core.factors import FactorSpace
 
-__all__ = ["Informative", "PosteriorSteerer", "Steerer", "rejection_sample", "steered_factors"]
+__all__ = ["Informative", "PosteriorSteerer", "Steerer", "rejection_sample", "steered_factors", "sure_answers"]
 
 #: q_H draws that fix the normalisation of the steered factors and π's normaliser.
 PROBE = 16_384
@@ -184,15 +184,11 @@ class PosteriorSteerer:
 
     def update(self, values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> None:
         """Add the sure answers (unsure ones carry nothing) and refit the plausibility model."""
-        if values.shape[0] != len(answers) or len(answers) != len(reliabilities):
-            raise ValueError(f"`values`, `answers` and `reliabilities` must have the same length, got "
-                             f"{values.shape[0]}, {len(answers)} and {len(reliabilities)}.")
-        sure = [i for i, a in enumerate(answers) if a in ("accept", "reject")]
-        if not sure:
+        rows, accepted, p = sure_answers(values, answers, reliabilities)
+        if not len(rows):
             return
-        labels = torch.tensor([1.0 if answers[i] == "accept" else 0.0 for i in sure], dtype=torch.float64)
-        p = torch.tensor([min(max(float(reliabilities[i]), 0.5), 1.0) for i in sure], dtype=torch.float64)
-        self.values = torch.cat([self.values, values[sure].to(torch.float64)])
+        labels, p = accepted.to(torch.float64), p.clamp(0.5, 1.0)
+        self.values = torch.cat([self.values, rows])
         self.labels = torch.cat([self.labels, labels])
         self.reliabilities = torch.cat([self.reliabilities, p])
         if self.columns:
@@ -240,6 +236,20 @@ class PosteriorSteerer:
 
     def __repr__(self) -> str:
         return f"PosteriorSteerer(steered={self.factors!r}, answers={len(self.labels)})"
+
+
+def sure_answers(values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> tuple[Tensor, Tensor, Tensor]:
+    """The rows answered accept or reject `[m, k]`, whether each was accepted `[m]`, and its reliability `[m]`.
+
+    Unsure answers carry nothing and are left out. Raises ValueError when the lengths differ (a
+    caller's mistake, not a user's).
+    """
+    if values.shape[0] != len(answers) or len(answers) != len(reliabilities):
+        raise ValueError(f"`values`, `answers` and `reliabilities` must have the same length, got "
+                         f"{values.shape[0]}, {len(answers)} and {len(reliabilities)}.")
+    sure = [i for i, a in enumerate(answers) if a in ("accept", "reject")]
+    return (values[sure].to(torch.float64), torch.tensor([answers[i] == "accept" for i in sure], dtype=torch.bool),
+            torch.tensor([float(reliabilities[i]) for i in sure], dtype=torch.float64))
 
 
 def rejection_sample(belief: Belief, n: int, generator: torch.Generator, log_acceptance: Callable[[Tensor], Tensor],
