@@ -72,17 +72,24 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _effects_text(data: dict[str, Any], with_data: bool) -> str:
-    lines = ["", "Effective marginals after require and prefer (4,000 draws, seed 0): 5% | 50% | 95%  histogram"]
-    width = max(len(f["factor"]) for f in data["effective"])
-    for f in data["effective"]:
+def _marginal_lines(effective: list[dict[str, Any]], width: int, columns: tuple[str, ...]) -> list[str]:
+    """One line per factor: the level shares, or the `columns` (e.g. quantiles) and a histogram of its range."""
+    lines = []
+    for f in effective:
         if f["kind"] == "categorical":
             shares = ", ".join(f"{level} {share:.0%}" for level, share in f["levels"].items())
             lines.append(f"  {f['factor']:<{width}}  {shares}")
         else:
             low, high = (_number(v) for v in f["range"])
-            lines.append(f"  {f['factor']:<{width}}  {_number(f['q05'])} | {_number(f['q50'])} | "
-                         f"{_number(f['q95'])}  {low} [{f['sparkline']}] {high}")
+            values = " | ".join(_number(f[column]) for column in columns)
+            lines.append(f"  {f['factor']:<{width}}  {values}  {low} [{f['sparkline']}] {high}")
+    return lines
+
+
+def _effects_text(data: dict[str, Any], with_data: bool) -> str:
+    lines = ["", "Effective marginals after require and prefer (4,000 draws, seed 0): 5% | 50% | 95%  histogram"]
+    width = max(len(f["factor"]) for f in data["effective"])
+    lines += _marginal_lines(data["effective"], width, ("q05", "q50", "q95"))
     for p in data["prefer_effect"]:
         if p["holds_before"] is not None:
             lines.append(f"prefer at {p['where']}: holds in {p['holds_before']:.1%} of draws before weighting, "
@@ -177,14 +184,7 @@ def _pooled_text(data: dict[str, Any], with_data: bool) -> str:
                   for i, what, e in statements]
     lines += [f"expect (pooled): {e['statement']}" for e in data["expect"] if e["where"].startswith("pooled")]
     lines += ["", "Pooled marginals (4,000 mixture draws, seed 0): mean | 5% | 50% | 95%  histogram"]
-    for f in data["effective"]:
-        if f["kind"] == "categorical":
-            shares = ", ".join(f"{level} {share:.0%}" for level, share in f["levels"].items())
-            lines.append(f"  {f['factor']:<{width}}  {shares}")
-        else:
-            low, high = (_number(v) for v in f["range"])
-            lines.append(f"  {f['factor']:<{width}}  {_number(f['mean'])} | {_number(f['q05'])} | "
-                         f"{_number(f['q50'])} | {_number(f['q95'])}  {low} [{f['sparkline']}] {high}")
+    lines += _marginal_lines(data["effective"], width, ("mean", "q05", "q50", "q95"))
     report = data.get("expect_rejection")
     if report is not None:
         lines += [f"expect {e['where']}: rejects {e['rejection_rate']:.1%} of {e['generated']} generated "

@@ -19,7 +19,7 @@ from torch import Tensor
 from gmhf.core.experts import Answer, Question, check_answers, sample_id
 from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
 from gmhf.core.misspecification import BoundCheck
-from gmhf.core.reliability import Ledger
+from gmhf.core.reliability import DEFAULT_RELIABILITY, Ledger
 from gmhf.core.seeding import named_stream
 from gmhf.core.steer import Informative
 from gmhf.core.theta import Theta
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_RELIABILITY", "FeedbackLoop", "RoundReport", "expert_key"]
 
-#: The reliability assumed for an expert who states none (a terminal expert by default).
-DEFAULT_RELIABILITY = 0.75
 #: θ draws from π and the truth behind each round's in-support fraction and MMDs.
 EVALUATION_SAMPLES = 512
 #: Draws of π behind each round's expected information.

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from gmhf.core.plausibility import PlausibilityModel
 
-__all__ = ["DOUBT", "MARGIN", "Ledger", "Reliability", "estimate_reliabilities", "judge"]
+__all__ = ["DEFAULT_RELIABILITY", "DOUBT", "MARGIN", "Ledger", "Reliability", "estimate_reliabilities", "judge"]
 
 #: The grid the posterior of p lives on: below ½ an expert would be better read backwards, which
 #: the loop refuses to do (an answer at ½ carries no evidence; worse is taken as ½).
@@ -46,8 +46,8 @@ GRID = torch.linspace(0.5, 0.99, 99, dtype=torch.float64)
 #: A stated p is kept while the posterior gives p ≥ stated − MARGIN at least this probability.
 DOUBT = 0.05
 MARGIN = 0.1
-#: Assumed for an expert who states nothing, until its answers say otherwise.
-UNSTATED = 0.75
+#: Assumed for an expert who states nothing (a terminal expert by default), until its answers say otherwise.
+DEFAULT_RELIABILITY = 0.75
 #: Answers judged by a decided neighbourhood (|z̃ − ½| > 0.1) an expert needs before its stated
 #: reliability can be doubted: a few early disagreements, judged by a handful of answers, are not
 #: evidence enough.
@@ -60,7 +60,8 @@ class Reliability:
 
     Attributes:
         stated: the reliability the expert states (None: none).
-        estimate: the posterior mean of p from the answers.
+        estimate: the p that makes the answers most likely (the stated one, or 0.75, while no
+            answer has been judged).
         used: what the answers are weighted with: `stated` while believable, else `estimate`.
         believable: whether the answers leave the stated value believable.
         answers: the sure answers it rests on.
@@ -88,8 +89,7 @@ class Ledger:
     def __init__(self, stated: Sequence[float | None]) -> None:
         self.stated = list(stated)
         self.rounds: list[tuple[Tensor, Tensor, Tensor]] = []
-        self.reliabilities = [Reliability(p, UNSTATED if p is None else p, UNSTATED if p is None else p, True)
-                              for p in self.stated]
+        self.reliabilities = [Reliability(p, _claimed(p), _claimed(p), True) for p in self.stated]
         self._judged: list[Tensor] = []
         self._judged_with = [r.used for r in self.reliabilities]
 
@@ -138,7 +138,7 @@ def judge(stated: Sequence[float | None], used: Sequence[float], earlier: tuple[
     judged = torch.full((len(labels),), 0.5, dtype=torch.float64)
     for e in experts.unique().tolist():
         weights = torch.tensor(used, dtype=torch.float64)
-        weights[e] = UNSTATED if stated[e] is None else float(stated[e])  # type: ignore[arg-type]
+        weights[e] = _claimed(stated[e])
         others = experts != e
         x = torch.cat([before_x, inputs[others]])
         if not len(x):
@@ -167,7 +167,7 @@ def estimate_reliabilities(stated: Sequence[float | None], judged: Tensor, label
         accept = GRID * z[:, None] + (1 - GRID) * (1 - z[:, None])  # [answers, grid]
         log_like = torch.where(y[:, None] > 0, accept, 1 - accept).clamp(min=1e-300).log().sum(0)
         posterior = torch.softmax(log_like, 0)
-        prior = UNSTATED if p is None else float(p)
+        prior = _claimed(p)
         estimate = float(GRID[log_like.argmax()]) if bool(((z - 0.5).abs() > 1e-9).any()) else prior
         if int(((z - 0.5).abs() > 0.1).sum()) < MIN_JUDGED:  # too few answers judged to doubt anyone
             result.append(Reliability(p, estimate, prior, p is not None, int(mine.sum())))
@@ -175,3 +175,8 @@ def estimate_reliabilities(stated: Sequence[float | None], judged: Tensor, label
         believable = p is not None and float(posterior[GRID >= p - MARGIN - 1e-12].sum()) >= DOUBT
         result.append(Reliability(p, estimate, prior if believable else estimate, believable, int(mine.sum())))
     return result
+
+
+def _claimed(stated: float | None) -> float:
+    """What an expert claims: its stated reliability, else the default."""
+    return DEFAULT_RELIABILITY if stated is None else float(stated)
