@@ -116,6 +116,11 @@ def _markers(root: Path) -> dict[str, bytes]:
     return {path.parent.name: path.read_bytes() for path in (root / "runs").glob("*/done.json")}
 
 
+def _started(root: Path) -> list[Path]:
+    """Run folders begun (their config written) but not done: what a rerun must resume."""
+    return [path.parent for path in (root / "runs").glob("*/config.json") if not (path.parent / "done.json").exists()]
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_rerun_finishes_only_what_is_missing_and_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:
     """SIGKILL mid-sweep (two jobs); the same command again skips finished runs, resumes the rest, same results."""
@@ -123,7 +128,7 @@ def test_a_killed_sweep_rerun_finishes_only_what_is_missing_and_ends_as_an_unint
     with subprocess.Popen([sys.executable, "-c", DRIVER, str(killed)], cwd=ROOT, env=ENV,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
         deadline = time.monotonic() + 240
-        while len(_markers(killed)) < 3:
+        while len(_markers(killed)) < 3 or not _started(killed):  # killed with a run under way
             assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
             assert time.monotonic() < deadline
             time.sleep(0.02)
