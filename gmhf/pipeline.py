@@ -50,6 +50,7 @@ class RunConfig(BaseModel):
     experts: tuple[str, ...] = Field(("simulated:0.9",), min_length=1, description="KIND[:ARGUMENT] each")
     agent: Literal["posterior", "reinforce"] = "posterior"
     steer: Literal["flagged", "all"] = "flagged"
+    shape: Literal["box", "any"] = "box"  # the posterior agent's hypothesis about the plausible region
     rounds: int = Field(30, ge=0, description="feedback rounds (the most, with answers='auto')")
     answers_per_round: int = Field(5, ge=1)
     answers: Literal["all", "auto"] = "all"  # auto: stop asking once answers would teach little (AUTO_BITS)
@@ -86,7 +87,8 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
         resume: bool = False, truth: str | os.PathLike[str] | None = None,
         experts: tuple[str, ...] | list[str] = ("simulated:0.9",),
         agent: Literal["posterior", "reinforce"] = "posterior", steer: Literal["flagged", "all"] = "flagged",
-        rounds: int = 30, answers_per_round: int = 5, answers: Literal["all", "auto"] = "all",
+        shape: Literal["box", "any"] = "box", rounds: int = 30, answers_per_round: int = 5,
+        answers: Literal["all", "auto"] = "all",
         baselines: bool = False, show_theta: bool = False,
         on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
     """Run the GMHF method: steer the spec's belief with expert answers, meta-train on π, deploy.
@@ -99,6 +101,9 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
             domain's benchmark truth).
         experts: who answers, e.g. `("simulated:0.9",)` or `("terminal",)`; several answer together.
         agent, steer: the steering agent, and whether it moves the flagged factors or all non-invariant ones.
+        shape: the `posterior` agent's hypothesis about the plausible region: `"box"` (an interval
+            per steered factor, as specs state targets; few answers) or `"any"` (any shape, e.g.
+            factors linked by a `require`; more answers).
         rounds, answers_per_round: the feedback budget.
         answers: `"auto"` stops asking early once answers would teach little (`AUTO_BITS`).
         baselines: also train source-only, spec-only and oracle on the same tasks, for a paired table.
@@ -125,7 +130,7 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
     try:
         config = RunConfig(train=TrainConfig(spec=specs[0], pooled_with=tuple(specs[1:]),
                                              truth=None if truth is None else str(truth), **train),
-                           experts=tuple(experts), agent=agent, steer=steer, rounds=rounds,
+                           experts=tuple(experts), agent=agent, steer=steer, shape=shape, rounds=rounds,
                            answers_per_round=answers_per_round, answers=answers, baselines=baselines,
                            show_theta=show_theta)
     except ValueError as error:  # pydantic's ValidationError is a ValueError
@@ -155,9 +160,11 @@ def saved_config(directory: RunDirectory) -> RunConfig:
     """The `RunConfig` a run directory was started with (a clear error for a damaged or foreign one)."""
     from pydantic import ValidationError
 
-    saved = directory.read_config()
+    saved = directory.read_config().get("gmhf_run")
+    if isinstance(saved, dict) and "shape" not in saved:  # started before `shape` existed: any shape was all there was
+        saved = {**saved, "shape": "any"}
     try:
-        return RunConfig.model_validate(saved.get("gmhf_run"))
+        return RunConfig.model_validate(saved)
     except ValidationError as error:
         raise GmhfError(f"{directory.config} is damaged or not a `gmhf run` directory: {error}") from None
 
@@ -329,7 +336,7 @@ def _steerer(config: RunConfig, belief: Belief) -> Steerer:
     else:
         from gmhf.core.steer import PosteriorSteerer
 
-        agent = PosteriorSteerer(belief, steer=config.steer, seed=seed)
+        agent = PosteriorSteerer(belief, steer=config.steer, shape=config.shape, seed=seed)
     from gmhf.core.steer import Informative
 
     if config.answers == "auto" and not isinstance(agent, Informative):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 import torch
 from scipy import stats
@@ -27,9 +29,9 @@ def truth() -> gmhf.Guidance:
 
 
 def steer(spec: gmhf.Guidance, target: gmhf.Guidance, p: float, answers: int, *, seed: int = 0,
-          steer_all: bool = False) -> tuple[PosteriorSteerer, list[float]]:
+          steer_all: bool = False, shape: Literal["box", "any"] = "box") -> tuple[PosteriorSteerer, list[float]]:
     """Rounds of 5 questions answered by `simulated:p`; the share of π inside the target after each."""
-    agent = PosteriorSteerer(spec, seed=seed, steer="all" if steer_all else "flagged")
+    agent = PosteriorSteerer(spec, seed=seed, steer="all" if steer_all else "flagged", shape=shape)
     expert = SimulatedExpert(target, p, seed=seed)
     inside = []
     for round_ in range(answers // 5):
@@ -98,9 +100,13 @@ def test_pi_stays_inside_the_spec_support_and_requires() -> None:
 
 @pytest.mark.slow
 def test_a_plausible_region_that_is_not_a_box_is_steered_toward() -> None:
-    """The target is a triangle (a joint `require`); q_H puts under a third of its mass there."""
+    """The target is a triangle (a joint `require`); q_H puts under a third of its mass there.
+
+    With `shape="any"` the agent follows it; the box hypothesis settles on the box that fits best
+    (measured: about 83 % of π inside the triangle after 100 answers, where the docs say to use `any`).
+    """
     target = gmhf.load(TRIANGLE)
     spec = gmhf.load(VAGUE)
     before = float(target.accepts(spec.sample(4000, seed=1)).to(torch.float64).mean())
-    _, inside = steer(spec, target, 1.0, 100)
+    _, inside = steer(spec, target, 1.0, 100, shape="any")
     assert before < 0.35 and inside[-1] >= 0.85, (before, inside)

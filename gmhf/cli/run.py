@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gmhf.pipeline import RunResult
 
 #: Options of the feedback loop; with --resume the saved config decides them.
-LOOP_OPTIONS = ("expert", "agent", "steer", "rounds", "answers_per_round", "answers", "baselines", "show_theta")
+LOOP_OPTIONS = ("expert", "agent", "steer", "shape", "rounds", "answers_per_round", "answers", "baselines", "show_theta")
 
 
 @click.command(epilog=EPILOG)
@@ -36,6 +36,10 @@ LOOP_OPTIONS = ("expert", "agent", "steer", "rounds", "answers_per_round", "answ
 @click.option("--agent", type=click.Choice(["posterior", "reinforce"]), default="posterior", show_default=True,
               help="The steering agent: posterior (π ∝ q_H · P(plausible | answers)) or reinforce (the paper's "
                    "policy gradient); docs/method.md compares them.")
+@click.option("--shape", type=click.Choice(["box", "any"]), default="box", show_default=True,
+              help="What the posterior agent takes the plausible region to be: box (an interval per steered "
+                   "factor, as a spec states a target: few answers) or any (any shape, e.g. factors linked "
+                   "by a require: more answers).")
 @click.option("--steer", type=click.Choice(["flagged", "all"]), default="flagged", show_default=True,
               help="Move only the factors the spec shifts or gives a prior, or every factor not invariant.")
 @click.option("--rounds", type=click.IntRange(min=0), default=30, show_default=True, help="Feedback rounds.")
@@ -52,7 +56,7 @@ LOOP_OPTIONS = ("expert", "agent", "steer", "rounds", "answers_per_round", "answ
 @click.pass_context
 def run(ctx: click.Context, specs: tuple[str, ...], run_dir: str | None, resume: bool, as_json: bool,
         expert: tuple[str, ...], agent: Literal["posterior", "reinforce"], steer: Literal["flagged", "all"],
-        rounds: int, answers_per_round: int, answers: Literal["all", "auto"],
+        shape: Literal["box", "any"], rounds: int, answers_per_round: int, answers: Literal["all", "auto"],
         baselines: bool, show_theta: bool, **options: Any) -> None:
     """Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.
 
@@ -91,7 +95,7 @@ def run(ctx: click.Context, specs: tuple[str, ...], run_dir: str | None, resume:
             options["truth"] = str(Path(options["truth"]).resolve())
         train = train_config(str(Path(specs[0]).resolve()), options)
         train = train.model_copy(update={"pooled_with": tuple(str(Path(s).resolve()) for s in specs[1:])})
-        config = RunConfig(train=train, experts=expert, agent=agent, steer=steer,
+        config = RunConfig(train=train, experts=expert, agent=agent, steer=steer, shape=shape,
                            rounds=rounds, answers_per_round=answers_per_round, answers=answers,
                            baselines=baselines, show_theta=show_theta)
         run_dir = run_dir or run_directory_name(specs[0])

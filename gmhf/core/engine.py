@@ -21,7 +21,7 @@ from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
 from gmhf.core.misspecification import BoundCheck
 from gmhf.core.reliability import DEFAULT_RELIABILITY, Ledger
 from gmhf.core.seeding import named_stream
-from gmhf.core.steer import Informative
+from gmhf.core.steer import Informative, Plausible
 from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError
 
@@ -160,7 +160,8 @@ class FeedbackLoop:
         answered = values[torch.tensor([i for _, i, _ in sure])]
         label = torch.tensor([1.0 if a == "accept" else 0.0 for _, _, a in sure], dtype=torch.float64)
         before = [r.used for r in self.reliabilities]
-        self.reliabilities = self.ledger.add(self._normalised(answered), label, expert)
+        judged = self.steerer.plausibility(answered) if isinstance(self.steerer, Plausible) else None
+        self.reliabilities = self.ledger.add(self._normalised(answered), label, expert, judged)
         used = [r.used for r in self.reliabilities]
         if used != before and self._passed:  # the earlier answers weigh differently now
             self.steerer.reweigh([used[e] for e in self._passed])

@@ -92,9 +92,26 @@ class Ledger:
         self.reliabilities = [Reliability(p, _claimed(p), _claimed(p), True) for p in self.stated]
         self._judged: list[Tensor] = []
         self._judged_with = [r.used for r in self.reliabilities]
+        self._fixed = False  # judged by the agent's model (`add(judged=)`), never judged again here
 
-    def add(self, inputs: Tensor, labels: Tensor, experts: Tensor) -> list[Reliability]:
-        """Take one round's sure answers (normalised inputs `[m, d]`, labels, expert indices) and re-estimate."""
+    def add(self, inputs: Tensor, labels: Tensor, experts: Tensor, judged: Tensor | None = None) -> list[Reliability]:
+        """Take one round's sure answers (normalised inputs `[m, d]`, labels, expert indices) and re-estimate.
+
+        `judged`, when given, is z̃ for each answer from the agent's own model of the answers before
+        the round: the agent asks where its model is undecided, so judging by another model (the
+        neighbourhood one here) would read answers the agent's model finds undecided as
+        disagreements. Those judgements are kept as given when the weights change.
+        """
+        if judged is not None:
+            self.rounds.append((inputs, labels, experts))
+            self._judged.append(judged.to(torch.float64))
+            self._fixed = True
+            self.reliabilities = estimate_reliabilities(self.stated, torch.cat(self._judged),
+                                                        torch.cat([r[1] for r in self.rounds]),
+                                                        torch.cat([r[2] for r in self.rounds]))
+            return self.reliabilities
+        if self._fixed:
+            raise ValueError("a Ledger given the agent's judgements must be given them every round")
         self.rounds.append((inputs, labels, experts))
         self._judged.append(judge(self.stated, self._judged_with, self._before(len(self.rounds) - 1),
                                   inputs, labels, experts))

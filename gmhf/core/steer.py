@@ -6,8 +6,10 @@ A `Steerer` proposes environments to ask about, takes the answers, and is itself
 
     π(θ) ∝ q_H(θ) · P(plausible | θ, answers),
 
-where q_H is the spec's belief and the plausibility model looks only at the factors the spec flags.
-docs/method.md gives the reasons for each choice.
+where q_H is the spec's belief and the plausibility model looks only at the factors the spec flags:
+by default a posterior over boxes in those factors (`gmhf.core.boxes`, the shape a spec states a
+target in), or with `shape="any"` the nearest-answer model (`gmhf.core.plausibility`), which
+assumes no shape and needs more answers. docs/method.md gives the reasons for each choice.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from gmhf.core.boxes import BoxPosterior
 from gmhf.core.plausibility import PlausibilityModel
 from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError, UsageError
@@ -27,17 +30,17 @@ if TYPE_CHECKING:
     from gmhf.core.belief import Belief
     from gmhf.core.factors import FactorSpace
 
-__all__ = ["Informative", "PosteriorSteerer", "Steerer", "rejection_sample", "steered_factors", "sure_answers"]
+__all__ = ["Informative", "Plausible", "PosteriorSteerer", "Steerer", "rejection_sample", "steered_factors", "sure_answers"]
 
 #: q_H draws that fix the normalisation of the steered factors and π's normaliser.
 PROBE = 16_384
 #: Share of each round's candidates drawn from q_H rather than π, so the boundary is probed from outside too.
 EXPLORE = 0.5
 #: Candidates scored per question asked.
-CANDIDATES_PER_QUESTION = 64
+CANDIDATES_PER_QUESTION = {"box": 512, "any": 64}
 #: Share of each round's questions that are plain draws from π: they catch regions the model is
 #: confidently wrong about, which an uncertainty score alone never asks about.
-FROM_PI = 0.4
+FROM_PI = {"box": 0.2, "any": 0.4}
 
 
 @runtime_checkable
@@ -89,6 +92,15 @@ class Informative(Protocol):
         ...
 
 
+@runtime_checkable
+class Plausible(Protocol):
+    """An agent whose π rests on P(θ plausible | answers so far): the loop judges each expert's answers by it."""
+
+    def plausibility(self, values: Tensor) -> Tensor:
+        """P(plausible) `[n]` for θ rows `[n, k]`, from the answers taken so far."""
+        ...
+
+
 def steered_factors(guidance: Belief, steer: Literal["flagged", "all"]) -> tuple[str, ...]:
     """The factors an agent may move: the flagged ones, or with `all` every factor not declared invariant."""
     if steer == "flagged":
@@ -105,7 +117,10 @@ class PosteriorSteerer:
         guidance: the spec's belief q_H; π never leaves its support or its `require`s.
         steer: `"flagged"` (default) moves only the factors the spec shifts or gives a prior;
             `"all"` every factor not declared invariant. Invariant factors are never moved.
-        seed: the q_H probe that fixes the steered factors' normalisation and π's normaliser.
+        shape: `"box"` (default) takes the plausible region to be a box in the steered factors
+            and asks the questions that locate its bounds jointly; `"any"` assumes no shape (a
+            region a `require` cuts, levels that are not adjacent) at the price of more answers.
+        seed: the q_H probe and the box posterior's particles; the q_H probe that fixes the steered factors' normalisation and π's normaliser.
 
     Sampling is exact rejection from q_H with acceptance s(θ)/ŝ, ŝ the largest s over a probe of
     16,384 q_H draws: exact wherever s does not exceed that maximum. s depends on the steered
@@ -114,7 +129,8 @@ class PosteriorSteerer:
     ½ everywhere and π is q_H.
     """
 
-    def __init__(self, guidance: Belief, *, steer: Literal["flagged", "all"] = "flagged", seed: int = 0) -> None:
+    def __init__(self, guidance: Belief, *, steer: Literal["flagged", "all"] = "flagged",
+                 shape: Literal["box", "any"] = "box", seed: int = 0) -> None:
         self.guidance = guidance
         self.space = guidance.space
         self.factors = steered_factors(guidance, steer)
@@ -124,7 +140,13 @@ class PosteriorSteerer:
         steered = probe[:, self.columns]
         self.centre = steered.mean(0)
         self.scale = steered.std(0).clamp(min=1e-12)
-        self.model = PlausibilityModel(len(self.columns))
+        inputs = self._inputs(probe)
+        if shape not in ("box", "any"):
+            raise UsageError(f"`shape` must be 'box' or 'any', got {shape!r}.")
+        self.shape = shape
+        self.model: BoxPosterior | PlausibilityModel = (
+            BoxPosterior(inputs.min(0).values, inputs.max(0).values, seed=seed) if shape == "box"
+            else PlausibilityModel(len(self.columns)))
         self.values = torch.empty(0, len(self.space), dtype=torch.float64)
         self.labels = torch.empty(0, dtype=torch.float64)
         self.reliabilities = torch.empty(0, dtype=torch.float64)
@@ -136,7 +158,7 @@ class PosteriorSteerer:
 
     def plausibility(self, values: Tensor) -> Tensor:
         """s(θ) `[n]`: the posterior probability that each row is plausible (½ before any answer)."""
-        if not self.columns:
+        if not self.columns or not self.model.fitted:
             return torch.full((values.shape[0],), 0.5, dtype=torch.float64)
         return self.model.probability(self._inputs(values))
 
@@ -161,10 +183,10 @@ class PosteriorSteerer:
         if count < 1:
             return torch.empty(0, len(self.space), dtype=torch.float64)
         found = bool((self.labels > 0).any())
-        plain = int(round(count * FROM_PI)) if found else 0
+        plain = int(round(count * FROM_PI[self.shape])) if found else 0
         direct = self.sample(plain, generator=generator).values
         count -= plain
-        total = max(count * CANDIDATES_PER_QUESTION, 64)
+        total = max(count * CANDIDATES_PER_QUESTION[self.shape], 64)
         explore = int(total * EXPLORE)
         candidates = torch.cat([self.guidance.sample(explore, generator=generator).values,
                                 self.sample(total - explore, generator=generator).values])
@@ -175,12 +197,23 @@ class PosteriorSteerer:
         if not found:
             chosen = _spread(inputs, self._inputs(self.values), count, jitter)
         else:
-            chosen = _informative(inputs, self.model.information(inputs, self._typical_reliability()) + jitter,
-                                  count)
+            reliability = self._typical_reliability()
+            chosen = (self.model.select(inputs, count, reliability) if isinstance(self.model, BoxPosterior)
+                      else _informative(inputs, self._entropy(inputs, reliability) + jitter, count))
         return torch.cat([direct, candidates[chosen]])
 
     def _typical_reliability(self) -> float:
-        return float(self.reliabilities.mean()) if len(self.reliabilities) else 0.75
+        """The reliability of one question's answers taken together, averaged over the questions asked.
+
+        A panel answers each question several times and the answers add their evidence, so a
+        question answered at 0.9 and 0.7 is worth one answer at 0.95: the questions are chosen for that.
+        """
+        if not len(self.reliabilities):
+            return 0.75
+        p = self.reliabilities.clamp(0.5, 1.0)  # a perfect expert's answer settles its question: p stays 1
+        _, question = torch.unique(self.values, dim=0, return_inverse=True)
+        evidence = torch.zeros(int(question.max()) + 1, dtype=torch.float64).index_add_(0, question, (p / (1 - p)).log())
+        return float(torch.sigmoid(evidence.mean()))
 
     def update(self, values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> None:
         """Add the sure answers (unsure ones carry nothing) and refit the plausibility model."""
@@ -214,7 +247,14 @@ class PosteriorSteerer:
         if not self.columns:
             return torch.zeros(values.shape[0], dtype=torch.float64)
         p = min(max(reliability, 0.5), 1.0)
-        return (self.model.information(self._inputs(values), p) - _binary_entropy(p)).clamp(min=0.0)
+        return (self._entropy(self._inputs(values), p) - _binary_entropy(p)).clamp(min=0.0)
+
+    def _entropy(self, inputs: Tensor, reliability: float) -> Tensor:
+        """Entropy (bits) of the predicted answer `[n]`: p·s + (1 − p)·(1 − s) is accept's probability."""
+        s = self.model.probability(inputs)
+        p = min(max(reliability, 0.5), 1.0)
+        q = (p * s + (1 - p) * (1 - s)).clamp(1e-12, 1 - 1e-12)
+        return -(q * q.log() + (1 - q) * (1 - q).log()) / math.log(2)
 
     def state(self) -> dict[str, Any]:
         """Answers used, the steered factors, and how much of q_H π keeps (its normaliser E_q[s])."""
