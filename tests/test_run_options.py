@@ -80,3 +80,21 @@ def test_answers_auto_stops_asking_once_answers_would_teach_little(tmp_path: Pat
 def test_a_pooled_spec_of_another_domain_is_a_usage_error(tmp_path: Path) -> None:
     done = gmhf_run(VAGUE, "examples/specs/sinusoid.guide", *TINY, "--run", str(tmp_path / "r"))
     assert done.returncode == 2 and "domain" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_any_shape_runs_and_a_run_saved_before_shapes_resumes_with_the_shape_it_had(tmp_path: Path) -> None:
+    """`--shape any` is saved with the run; a config without `shape` (saved before it existed) resumes as `any`."""
+    run = tmp_path / "r"
+    done = gmhf_run(VAGUE, "--shape", "any", "--rounds", "2", *TINY, "--run", str(run), "--json")
+    assert done.returncode == 0, done.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert config["gmhf_run"]["shape"] == "any"
+    del config["gmhf_run"]["shape"]
+    (run / "config.json").write_text(json.dumps(config))
+    from gmhf.core.rundir import RunDirectory
+    from gmhf.pipeline import saved_config
+
+    assert saved_config(RunDirectory(run)).shape == "any"
+    again = gmhf_run("--resume", "--run", str(run), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["deployment"] == json.loads(done.stdout)["deployment"]
