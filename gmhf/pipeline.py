@@ -88,8 +88,7 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
         experts: tuple[str, ...] | list[str] = ("simulated:0.9",),
         agent: Literal["posterior", "reinforce"] = "posterior", steer: Literal["flagged", "all"] = "flagged",
         shape: Literal["box", "any"] = "box", rounds: int = 30, answers_per_round: int = 5,
-        answers: Literal["all", "auto"] = "all",
-        baselines: bool = False, show_theta: bool = False,
+        answers: Literal["all", "auto"] = "all", baselines: bool = False, show_theta: bool = False,
         on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
     """Run the GMHF method: steer the spec's belief with expert answers, meta-train on π, deploy.
 
@@ -101,9 +100,7 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
             domain's benchmark truth).
         experts: who answers, e.g. `("simulated:0.9",)` or `("terminal",)`; several answer together.
         agent, steer: the steering agent, and whether it moves the flagged factors or all non-invariant ones.
-        shape: the `posterior` agent's hypothesis about the plausible region: `"box"` (an interval
-            per steered factor, as specs state targets; few answers) or `"any"` (any shape, e.g.
-            factors linked by a `require`; more answers).
+        shape: the region `posterior` assumes: `"box"` (as specs state targets) or `"any"` (more answers).
         rounds, answers_per_round: the feedback budget.
         answers: `"auto"` stops asking early once answers would teach little (`AUTO_BITS`).
         baselines: also train source-only, spec-only and oracle on the same tasks, for a paired table.
