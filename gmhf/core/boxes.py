@@ -32,6 +32,7 @@ import math
 import torch
 from torch import Tensor
 
+from gmhf.core.plausibility import RELIABILITY_CAP
 from gmhf.core.seeding import named_stream
 
 __all__ = ["BoxPosterior"]
@@ -40,8 +41,6 @@ __all__ = ["BoxPosterior"]
 PARTICLES = 2048
 #: The prior's widths, as fractions of a factor's range (log-uniform between them).
 WIDEST, NARROWEST = 2.0, 0.02
-#: The most an answer is believed (as in the neighbourhood model).
-RELIABILITY_CAP = 0.99
 #: Tempering keeps at least this share of the particles effective.
 EFFECTIVE = 0.5
 #: Metropolis sweeps (each moves every factor's bounds once) after each resampling.
@@ -202,8 +201,8 @@ class BoxPosterior:
         keep = self.log_weight > self.log_weight.max() - 40
         weight = self.log_weight[keep].exp()
         weight = weight / weight.sum()
-        accept = p * _inside(x.to(torch.float64), self.lower[keep], self.upper[keep]).to(torch.float64) + (1 - p) * (
-            1 - _inside(x.to(torch.float64), self.lower[keep], self.upper[keep]).to(torch.float64))  # [particles, n]
+        inside = _inside(x.to(torch.float64), self.lower[keep], self.upper[keep]).to(torch.float64)
+        accept = p * inside + (1 - p) * (1 - inside)  # [particles, n]: P(accept | box)
         joint = weight[:, None]  # [particles, outcomes]: P(box) · P(answers so far | box)
         chosen: list[int] = []
         for _ in range(min(count, len(x))):
@@ -216,11 +215,6 @@ class BoxPosterior:
             chosen.append(best)
             joint = torch.cat([joint * accept[:, best, None], joint * (1 - accept[:, best, None])], 1)
         return chosen
-
-    def logit(self, x: Tensor) -> Tensor:
-        """log(s / (1 − s)) `[n]`."""
-        s = self.probability(x)
-        return s.log() - (1 - s).log()
 
 
 def _inside(x: Tensor, lower: Tensor, upper: Tensor) -> Tensor:

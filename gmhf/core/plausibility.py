@@ -22,8 +22,6 @@ Why this shape (docs/method.md has the measurements):
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -97,17 +95,3 @@ class PlausibilityModel:
     def probability(self, x: Tensor) -> Tensor:
         """s(x) `[n]`: the probability that each input is plausible."""
         return torch.sigmoid(self.logit(x))
-
-    def information(self, x: Tensor, reliability: float) -> Tensor:
-        """The entropy (bits) of the answer predicted at each input `[n]`: highest where it is a coin toss.
-
-        With answers flipped at rate 1 − p the predicted answer is p·s + (1 − p)·(1 − s).
-        """
-        s = self.probability(x)
-        p = min(max(reliability, 0.5), 1.0)
-        return _entropy(p * s + (1 - p) * (1 - s))
-
-
-def _entropy(p: Tensor) -> Tensor:
-    q = p.clamp(1e-12, 1 - 1e-12)
-    return -(q * q.log() + (1 - q) * (1 - q).log()) / math.log(2)

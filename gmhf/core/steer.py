@@ -23,6 +23,7 @@ from torch import Tensor
 
 from gmhf.core.boxes import BoxPosterior
 from gmhf.core.plausibility import PlausibilityModel
+from gmhf.core.reliability import DEFAULT_RELIABILITY
 from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError, UsageError
 
@@ -120,7 +121,8 @@ class PosteriorSteerer:
         shape: `"box"` (default) takes the plausible region to be a box in the steered factors
             and asks the questions that locate its bounds jointly; `"any"` assumes no shape (a
             region a `require` cuts, levels that are not adjacent) at the price of more answers.
-        seed: the q_H probe and the box posterior's particles; the q_H probe that fixes the steered factors' normalisation and π's normaliser.
+        seed: the q_H probe that fixes the steered factors' normalisation and π's normaliser, and the
+            box posterior's particles.
 
     Sampling is exact rejection from q_H with acceptance s(θ)/ŝ, ŝ the largest s over a probe of
     16,384 q_H draws: exact wherever s does not exceed that maximum. s depends on the steered
@@ -209,7 +211,7 @@ class PosteriorSteerer:
         question answered at 0.9 and 0.7 is worth one answer at 0.95: the questions are chosen for that.
         """
         if not len(self.reliabilities):
-            return 0.75
+            return DEFAULT_RELIABILITY
         p = self.reliabilities.clamp(0.5, 1.0)  # a perfect expert's answer settles its question: p stays 1
         _, question = torch.unique(self.values, dim=0, return_inverse=True)
         evidence = torch.zeros(int(question.max()) + 1, dtype=torch.float64).index_add_(0, question, (p / (1 - p)).log())

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gmhf.files import write_atomic
+from gmhf.files import strict, write_atomic
 
 if TYPE_CHECKING:
     from gmhf.core.belief import Belief
@@ -113,8 +113,8 @@ def run_one(config: SweepConfig, root: Path, run: Planned) -> dict[str, Any]:
         record = {"method": run.method, "reliability": run.reliability, "seed": run.seed, **record,
                   "seconds": round(time.perf_counter() - started, 3), "resumed": not fresh, "run": run.name}
         losses = task_losses(train, folder)
-        write_atomic(folder / TASKS, json.dumps(_finite(losses), allow_nan=False) + "\n")
-        write_atomic(folder / DONE, json.dumps(_finite(record), indent=2, allow_nan=False) + "\n")
+        write_atomic(folder / TASKS, json.dumps(strict(losses), allow_nan=False) + "\n")
+        write_atomic(folder / DONE, json.dumps(strict(record), indent=2, allow_nan=False) + "\n")
         return record
 
 
@@ -275,14 +275,3 @@ def _flock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _finite(value: Any) -> Any:
-    """`value` with non-finite floats as None, so the record is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
