@@ -48,6 +48,7 @@ class RunConfig(BaseModel):
 
     train: TrainConfig = Field(description="the meta-training on π (its `spec` is the expert's spec)")
     experts: tuple[str, ...] = Field(("simulated:0.9",), min_length=1, description="KIND[:ARGUMENT] each")
+    panel: Literal["split", "shared"] = "split"  # several experts: each its own questions, or every one all of them
     agent: Literal["posterior", "reinforce"] = "posterior"
     steer: Literal["flagged", "all"] = "flagged"
     shape: Literal["box", "any"] = "box"  # the posterior agent's hypothesis about the plausible region
@@ -86,9 +87,9 @@ class RunResult:
 def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLike[str] | None = None,
         resume: bool = False, truth: str | os.PathLike[str] | None = None,
         experts: tuple[str, ...] | list[str] = ("simulated:0.9",),
-        agent: Literal["posterior", "reinforce"] = "posterior", steer: Literal["flagged", "all"] = "flagged",
-        shape: Literal["box", "any"] = "box", rounds: int = 30, answers_per_round: int = 5,
-        answers: Literal["all", "auto"] = "all", baselines: bool = False, show_theta: bool = False,
+        panel: Literal["split", "shared"] = "split", agent: Literal["posterior", "reinforce"] = "posterior",
+        steer: Literal["flagged", "all"] = "flagged", shape: Literal["box", "any"] = "box", rounds: int = 30,
+        answers_per_round: int = 5, answers: Literal["all", "auto"] = "all", baselines: bool = False, show_theta: bool = False,
         on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
     """Run the GMHF method: steer the spec's belief with expert answers, meta-train on π, deploy.
 
@@ -96,13 +97,13 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
         spec: the expert's spec (a path or spec text), or a list of specs of one domain, pooled by
             their trust; omit it with `resume=True`.
         run_dir: the run directory (default `runs/<spec>-gmhf`); with `resume=True`, the run to continue.
-        truth: the target's spec, for simulated experts and the deployment loss (default: the
-            domain's benchmark truth).
-        experts: who answers, e.g. `("simulated:0.9",)` or `("terminal",)`; several answer together.
+        truth: the target's spec, for simulated experts and the deployment loss (default: the domain's).
+        experts, panel: who answers, e.g. `("simulated:0.9",)`; several answer their own questions each
+            (`panel="split"`) or every one all of them (`"shared"`).
         agent, steer: the steering agent, and whether it moves the flagged factors or all non-invariant ones.
         shape: the region `posterior` assumes: `"box"` (as specs state targets) or `"any"` (more answers).
-        rounds, answers_per_round: the feedback budget.
-        answers: `"auto"` stops asking early once answers would teach little (`AUTO_BITS`).
+        rounds, answers_per_round, answers: the feedback budget (questions a round for each expert);
+            `"auto"` stops asking early once answers would teach little (`AUTO_BITS`).
         baselines: also train source-only, spec-only and oracle on the same tasks, for a paired table.
         **train: `TrainConfig` fields (learner, steps, meta_batch, generator, seed, …).
 
@@ -127,7 +128,7 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
     try:
         config = RunConfig(train=TrainConfig(spec=specs[0], pooled_with=tuple(specs[1:]),
                                              truth=None if truth is None else str(truth), **train),
-                           experts=tuple(experts), agent=agent, steer=steer, shape=shape, rounds=rounds,
+                           experts=tuple(experts), panel=panel, agent=agent, steer=steer, shape=shape, rounds=rounds,
                            answers_per_round=answers_per_round, answers=answers, baselines=baselines,
                            show_theta=show_theta)
     except ValueError as error:  # pydantic's ValidationError is a ValueError
@@ -158,8 +159,8 @@ def saved_config(directory: RunDirectory) -> RunConfig:
     from pydantic import ValidationError
 
     saved = directory.read_config().get("gmhf_run")
-    if isinstance(saved, dict) and "shape" not in saved:  # started before `shape` existed: any shape was all there was
-        saved = {**saved, "shape": "any"}
+    if isinstance(saved, dict):  # started before these existed: what there was then
+        saved = {"shape": "any", "panel": "shared", **saved}
     try:
         return RunConfig.model_validate(saved)
     except ValidationError as error:
@@ -234,7 +235,7 @@ class _Run:
             loop = FeedbackLoop(self.steerer, self.experts, store, domain=self.guidance.domain,
                                 generator=self.generator, truth=self.truth, seed=self.config.train.seed,
                                 answers_per_round=self.config.answers_per_round, belief=self.guidance,
-                                specs=self.specs)
+                                specs=self.specs, panel=self.config.panel)
             finished_asking, quiet = "rounds", 0
             for round_ in range(self.config.rounds):
                 report = loop.run_round(round_, ask=not training_began, measure=not training_began)

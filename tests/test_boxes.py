@@ -24,7 +24,7 @@ def located(rounds: int, *, choose: bool, seed: int = 0, flip: float = 0.0) -> t
     x, y = torch.empty(0, 2, dtype=torch.float64), torch.empty(0, dtype=torch.float64)
     for round_ in range(rounds):
         candidates = LOW + (HIGH - LOW) * torch.rand(2000 if choose else 5, 2, generator=stream, dtype=torch.float64)
-        asked = candidates[model.select(candidates, 5, 1 - flip)] if choose and round_ >= 4 else candidates[:5]
+        asked = candidates[model.select(candidates, [1 - flip] * 5, generator=stream)] if choose and round_ >= 4 else candidates[:5]
         truth = inside(asked)
         wrong = torch.rand(5, generator=stream, dtype=torch.float64) < flip
         x, y = torch.cat([x, asked]), torch.cat([y, torch.where(wrong, 1 - truth, truth)])
@@ -70,7 +70,7 @@ def test_a_round_of_questions_spreads_over_the_bounds() -> None:
     model, _ = located(12, choose=True)
     candidates = LOW + (HIGH - LOW) * torch.rand(4000, 2, generator=torch.Generator().manual_seed(5),
                                                  dtype=torch.float64)
-    picked = candidates[model.select(candidates, 4, 1.0)]
+    picked = candidates[model.select(candidates, [1.0] * 4, generator=torch.Generator())]
     assert len(set(map(tuple, picked.tolist()))) == 4
     assert float(torch.pdist(picked).min()) > 0.02
     s = model.probability(picked)

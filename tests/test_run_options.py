@@ -46,8 +46,9 @@ def test_several_specs_start_from_their_pool_and_several_experts_each_answer(tmp
                     "--rounds", "2", *TINY, "--run", str(run), "--json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert document["answers"] == 20  # both experts answer each of the 10 questions
+    assert document["answers"] == 20  # each expert answers its own 5 questions a round (a split panel)
     assert set(document["reliability"]) == {"0:simulated:0.9", "1:simulated:0.5,claims=0.9"}
+    assert json.loads((run / "config.json").read_text())["gmhf_run"]["panel"] == "split"
     config = json.loads((run / "config.json").read_text())["gmhf_run"]["train"]
     assert config["pooled_with"] == [str((ROOT / MODERATE).resolve())]
     pooled = gmhf.pool(str((ROOT / VAGUE).resolve()), str((ROOT / MODERATE).resolve()))
@@ -82,19 +83,20 @@ def test_a_pooled_spec_of_another_domain_is_a_usage_error(tmp_path: Path) -> Non
     assert done.returncode == 2 and "domain" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_the_any_shape_runs_and_a_run_saved_before_shapes_resumes_with_the_shape_it_had(tmp_path: Path) -> None:
-    """`--shape any` is saved with the run; a config without `shape` (saved before it existed) resumes as `any`."""
+def test_the_any_shape_runs_and_a_run_saved_before_shapes_and_panels_resumes_as_it_ran(tmp_path: Path) -> None:
+    """`--shape any` is saved with the run; a config without `shape` or `panel` (saved before they existed)
+    resumes as `any` and `shared`."""
     run = tmp_path / "r"
     done = gmhf_run(VAGUE, "--shape", "any", "--rounds", "2", *TINY, "--run", str(run), "--json")
     assert done.returncode == 0, done.stderr
     config = json.loads((run / "config.json").read_text())
     assert config["gmhf_run"]["shape"] == "any"
-    del config["gmhf_run"]["shape"]
+    del config["gmhf_run"]["shape"], config["gmhf_run"]["panel"]
     (run / "config.json").write_text(json.dumps(config))
     from gmhf.core.rundir import RunDirectory
     from gmhf.pipeline import saved_config
 
-    assert saved_config(RunDirectory(run)).shape == "any"
+    assert (saved_config(RunDirectory(run)).shape, saved_config(RunDirectory(run)).panel) == ("any", "shared")
     again = gmhf_run("--resume", "--run", str(run), "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["deployment"] == json.loads(done.stdout)["deployment"]

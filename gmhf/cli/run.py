@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gmhf.pipeline import RunResult
 
 #: Options of the feedback loop; with --resume the saved config decides them.
-LOOP_OPTIONS = ("expert", "agent", "steer", "shape", "rounds", "answers_per_round", "answers", "baselines", "show_theta")
+LOOP_OPTIONS = ("expert", "panel", "agent", "steer", "shape", "rounds", "answers_per_round", "answers", "baselines", "show_theta")
 
 
 @click.command(epilog=EPILOG)
@@ -31,8 +31,11 @@ LOOP_OPTIONS = ("expert", "agent", "steer", "shape", "rounds", "answers_per_roun
 @click.option("--expert", multiple=True, default=("simulated:0.9",), show_default=True,
               help="Who answers: simulated:P[,unsure=Q][,claims=C] (knows the truth; right with probability P; "
                    "states C), terminal (you, at this prompt), or one a plugin registers. Repeat for several "
-                   "experts: every expert answers every question, weighed by its reliability as estimated "
-                   "from the answers.")
+                   "experts (see --panel), each weighed by its reliability as estimated from the answers.")
+@click.option("--panel", type=click.Choice(["split", "shared"]), default="split", show_default=True,
+              help="With several experts: split (each answers its own --answers-per-round questions, chosen "
+                   "together for their reliabilities: more learnt per answer) or shared (every expert answers "
+                   "every question, so their answers also judge one another).")
 @click.option("--agent", type=click.Choice(["posterior", "reinforce"]), default="posterior", show_default=True,
               help="The steering agent: posterior (π ∝ q_H · P(plausible | answers)) or reinforce (the paper's "
                    "policy gradient); docs/method.md compares them.")
@@ -44,7 +47,7 @@ LOOP_OPTIONS = ("expert", "agent", "steer", "shape", "rounds", "answers_per_roun
               help="Move only the factors the spec shifts or gives a prior, or every factor not invariant.")
 @click.option("--rounds", type=click.IntRange(min=0), default=30, show_default=True, help="Feedback rounds.")
 @click.option("--answers-per-round", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Questions per round (small rounds need fewer answers in all).")
+              help="Questions per round, for each expert (small rounds need fewer answers in all).")
 @click.option("--answers", type=click.Choice(["all", "auto"]), default="all", show_default=True,
               help="all: ask every round; auto: stop asking once an answer would teach less than 0.06 bits "
                    "(at most --rounds rounds).")
@@ -55,7 +58,7 @@ LOOP_OPTIONS = ("expert", "agent", "steer", "shape", "rounds", "answers_per_roun
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
 @click.pass_context
 def run(ctx: click.Context, specs: tuple[str, ...], run_dir: str | None, resume: bool, as_json: bool,
-        expert: tuple[str, ...], agent: Literal["posterior", "reinforce"], steer: Literal["flagged", "all"],
+        expert: tuple[str, ...], panel: Literal["split", "shared"], agent: Literal["posterior", "reinforce"], steer: Literal["flagged", "all"],
         shape: Literal["box", "any"], rounds: int, answers_per_round: int, answers: Literal["all", "auto"],
         baselines: bool, show_theta: bool, **options: Any) -> None:
     """Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.
@@ -95,7 +98,7 @@ def run(ctx: click.Context, specs: tuple[str, ...], run_dir: str | None, resume:
             options["truth"] = str(Path(options["truth"]).resolve())
         train = train_config(str(Path(specs[0]).resolve()), options)
         train = train.model_copy(update={"pooled_with": tuple(str(Path(s).resolve()) for s in specs[1:])})
-        config = RunConfig(train=train, experts=expert, agent=agent, steer=steer, shape=shape,
+        config = RunConfig(train=train, experts=expert, panel=panel, agent=agent, steer=steer, shape=shape,
                            rounds=rounds, answers_per_round=answers_per_round, answers=answers,
                            baselines=baselines, show_theta=show_theta)
         run_dir = run_dir or run_directory_name(specs[0])

@@ -28,6 +28,7 @@ model's seed and the number of answers fitted, so replaying the same answers reb
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -47,6 +48,9 @@ EFFECTIVE = 0.5
 SWEEPS = 3
 #: Candidates scored at once.
 CHUNK = 8192
+#: Outcomes of a round's answers kept exactly when choosing its questions (2^5: a round of up to 5
+#: chosen questions is exact); beyond, they are thinned to this many draws.
+OUTCOMES = 32
 
 
 class BoxPosterior:
@@ -189,32 +193,45 @@ class BoxPosterior:
                                  for part in candidates.split(CHUNK)]).to(torch.float64)
         return s.clamp(1e-12, 1 - 1e-12)
 
-    def select(self, x: Tensor, count: int, reliability: float) -> list[int]:
-        """`count` rows of `x` whose answers together teach most about the box (greedy joint information).
+    def select(self, x: Tensor, reliabilities: Sequence[float], *, generator: torch.Generator) -> list[int]:
+        """One row of `x` per answer to come, at that answer's reliability: the rows whose answers together teach most.
 
         The answers to a set of questions are independent given the box, so their mutual
-        information with it is H(answers) − Σ H₂(p); H(answers) is exact over the particles (2^k
-        outcomes for k questions). Two questions about the same stretch of one bound are worth
-        little more than one, so a round spreads itself over the bounds without a distance scale.
+        information with it is H(answers) − Σ H₂(p). The rows are picked greedily, the most
+        reliable answers first, each the one that adds most to H(answers). That entropy is exact
+        over the particles (2^k outcomes for k answers) up to OUTCOMES outcomes; beyond, the
+        outcomes are thinned to OUTCOMES draws in proportion to their probability (drawn from
+        `generator`), which estimates the entropy's increment without bias. Two questions about
+        the same stretch of one bound are worth little more than one, so a round spreads itself
+        over the bounds without a distance scale; an answer at p = ½ teaches nothing, and its row
+        is the first not taken. Returns row indices in the order of `reliabilities`.
         """
-        p = min(max(reliability, 0.5), RELIABILITY_CAP)
+        if len(x) < len(reliabilities):
+            raise ValueError(f"{len(reliabilities)} answers need as many candidate rows, got {len(x)}.")
         keep = self.log_weight > self.log_weight.max() - 40
         weight = self.log_weight[keep].exp()
         weight = weight / weight.sum()
         inside = _inside(x.to(torch.float64), self.lower[keep], self.upper[keep]).to(torch.float64)
-        accept = p * inside + (1 - p) * (1 - inside)  # [particles, n]: P(accept | box)
         joint = weight[:, None]  # [particles, outcomes]: P(box) · P(answers so far | box)
-        chosen: list[int] = []
-        for _ in range(min(count, len(x))):
+        taken = torch.zeros(len(x), dtype=torch.bool)
+        chosen: dict[int, int] = {}
+        answer: dict[float, tuple[Tensor, Tensor]] = {}  # p -> P(accept | box), P(reject | box) `[particles, n]`
+        for slot in sorted(range(len(reliabilities)), key=lambda i: -reliabilities[i]):  # stable: ties keep their order
+            p = min(max(float(reliabilities[slot]), 0.5), RELIABILITY_CAP)
+            if p not in answer:
+                accept = p * inside + (1 - p) * (1 - inside)
+                answer[p] = accept, 1 - accept
+            accept, reject = answer[p]
             yes = joint.T @ accept  # [outcomes, n]
-            no = joint.T @ (1 - accept)
+            no = joint.T @ reject
             entropy = -(_xlogx(yes) + _xlogx(no)).sum(0)
-            if chosen:
-                entropy[chosen] = -math.inf
+            entropy[taken] = -math.inf
             best = int(entropy.argmax())
-            chosen.append(best)
-            joint = torch.cat([joint * accept[:, best, None], joint * (1 - accept[:, best, None])], 1)
-        return chosen
+            chosen[slot], taken[best] = best, True
+            joint = torch.cat([joint * accept[:, best, None], joint * reject[:, best, None]], 1)
+            if joint.shape[1] > OUTCOMES:
+                joint = _thinned(joint, generator)
+        return [chosen[slot] for slot in range(len(reliabilities))]
 
 
 def _inside(x: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
@@ -224,6 +241,17 @@ def _inside(x: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
         column = x[:, f][None]
         inside &= (column >= lower[:, f, None]) & (column <= upper[:, f, None])
     return inside
+
+
+def _thinned(joint: Tensor, generator: torch.Generator) -> Tensor:
+    """OUTCOMES outcome columns drawn in proportion to their probability, each rescaled to mass 1 / OUTCOMES.
+
+    Σ −yes·log(yes) over the drawn columns is then a Monte Carlo estimate of H(answers so far,
+    next answer) less a constant, which is all the greedy choice compares.
+    """
+    mass = joint.sum(0)
+    drawn = torch.multinomial(mass / mass.sum(), OUTCOMES, replacement=True, generator=generator)
+    return joint[:, drawn] / (mass[drawn] * OUTCOMES)
 
 
 def _normal(n: int, generator: torch.Generator) -> Tensor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
@@ -21,7 +21,7 @@ from gmhf.core.metrics import agreement, mmd, per_factor_wasserstein
 from gmhf.core.misspecification import BoundCheck
 from gmhf.core.reliability import DEFAULT_RELIABILITY, Ledger
 from gmhf.core.seeding import named_stream
-from gmhf.core.steer import Informative, Plausible
+from gmhf.core.steer import Informative, Plausible, ReliabilityAware
 from gmhf.core.theta import Theta
 from gmhf.errors import GmhfError
 
@@ -78,13 +78,16 @@ class FeedbackLoop:
 
     Args:
         steerer: proposes questions, learns from answers, and is π.
-        experts: who answers; every expert answers every question.
+        experts: who answers.
         store: the append-only feedback store.
         domain, generator: turn a question's θ into data and a picture (made only if an expert
             looks at it).
         truth: the benchmark truth, for the in-support fraction and MMDs (None: not reported).
         seed: the run's seed.
-        answers_per_round: questions per round.
+        answers_per_round: questions per round and expert.
+        panel: with several experts, `"split"` gives each expert its own questions, chosen jointly
+            for the reliabilities the experts' answers are weighed with (an agent that cannot, draws
+            them all at once); `"shared"` asks every expert every question.
         belief, specs: q_H and the compiled specs behind it, for the misspecification check (which
             names their statements); without `belief` no check is made.
 
@@ -95,8 +98,10 @@ class FeedbackLoop:
 
     def __init__(self, steerer: Steerer, experts: Sequence[Expert], store: FeedbackStore, *, domain: Domain,
                  generator: Generator, truth: Belief | None, seed: int, answers_per_round: int,
-                 belief: Belief | None = None, specs: Sequence[Guidance] = ()) -> None:
+                 belief: Belief | None = None, specs: Sequence[Guidance] = (),
+                 panel: Literal["split", "shared"] = "split") -> None:
         self.steerer, self.experts, self.store = steerer, list(experts), store
+        self.split = panel == "split" and len(self.experts) > 1
         self.domain, self.generator, self.truth = domain, generator, truth
         self.seed, self.answers_per_round = seed, answers_per_round
         self.bounds = BoundCheck(belief, specs) if belief is not None else None
@@ -121,16 +126,18 @@ class FeedbackLoop:
         With `ask=False` only stored answers are used (a replay after training began); a missing
         one is an error then, since the run would not be the run that was checkpointed.
         """
-        stream = named_stream("gmhf-round", self.seed, round_)
-        values = self.steerer.propose(self.answers_per_round, generator=stream)
+        values = self._propose(round_)
         questions = self._questions(round_, values)
         given: list[tuple[int, int, str]] = []  # (expert, question, answer) of this round
         stopped = False
         for index, expert in enumerate(self.experts):
             key = expert_key(index, expert)
-            self.store.asked(round_, key, questions)
-            stored: dict[str, Answer | None] = {q.sample_id: self.store.answer_for(key, q.sample_id) for q in questions}
-            missing = [q for q in questions if stored[q.sample_id] is None]
+            mine = range(index * self.answers_per_round, (index + 1) * self.answers_per_round) if self.split \
+                else range(len(questions))
+            own = [questions[i] for i in mine]
+            self.store.asked(round_, key, own)
+            stored: dict[str, Answer | None] = {q.sample_id: self.store.answer_for(key, q.sample_id) for q in own}
+            missing = [q for q in own if stored[q.sample_id] is None]
             if missing and not ask:
                 raise GmhfError(f"the feedback store lacks {len(missing)} answers of round {round_} that the "
                                 f"checkpointed run had; the store does not belong to this run.")
@@ -140,7 +147,7 @@ class FeedbackLoop:
                     self.store.answered(key, question.sample_id, answer)  # committed before it is used
                     stored[question.sample_id] = answer
                 stopped = len(answered) < len(missing)
-            given.extend((index, i, kept) for i, q in enumerate(questions) if (kept := stored[q.sample_id]) is not None)
+            given.extend((index, i, kept) for i in mine if (kept := stored[questions[i].sample_id]) is not None)
         self.answers += len(given)
         self._learn(values, given)
         report = RoundReport(round_, self.answers, stopped, agent=self.steerer.state(),
@@ -150,6 +157,16 @@ class FeedbackLoop:
                                       enumerate(zip(self.experts, self.reliabilities, strict=True))},
                              information=self._information(round_), misspecified=self._suspicions())
         return self._measured(report, round_) if measure else report
+
+    def _propose(self, round_: int) -> Tensor:
+        """The round's questions: `answers_per_round`, or as many for each expert in turn when the panel is split."""
+        stream = named_stream("gmhf-round", self.seed, round_)
+        if not self.split:
+            return self.steerer.propose(self.answers_per_round, generator=stream)
+        if not isinstance(self.steerer, ReliabilityAware):
+            return self.steerer.propose(self.answers_per_round * len(self.experts), generator=stream)
+        return self.steerer.propose_panel([r.used for r in self.reliabilities], self.answers_per_round,
+                                          generator=stream)
 
     def _learn(self, values: Tensor, given: list[tuple[int, int, str]]) -> None:
         """Judge the round's sure answers against the earlier ones, re-estimate every expert, update the agent."""

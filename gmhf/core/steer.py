@@ -31,14 +31,15 @@ if TYPE_CHECKING:
     from gmhf.core.belief import Belief
     from gmhf.core.factors import FactorSpace
 
-__all__ = ["Informative", "Plausible", "PosteriorSteerer", "Steerer", "rejection_sample", "steered_factors", "sure_answers"]
+__all__ = ["Informative", "Plausible", "PosteriorSteerer", "ReliabilityAware", "Steerer", "rejection_sample", "steered_factors", "sure_answers"]
 
 #: q_H draws that fix the normalisation of the steered factors and π's normaliser.
 PROBE = 16_384
 #: Share of each round's candidates drawn from q_H rather than π, so the boundary is probed from outside too.
 EXPLORE = 0.5
-#: Candidates scored per question asked.
+#: Candidates scored per question asked, and at most in one round (a panel's).
 CANDIDATES_PER_QUESTION = {"box": 512, "any": 64}
+CANDIDATES = 4096
 #: Share of each round's questions that are plain draws from π: they catch regions the model is
 #: confidently wrong about, which an uncertainty score alone never asks about.
 FROM_PI = {"box": 0.2, "any": 0.4}
@@ -90,6 +91,15 @@ class Informative(Protocol):
 
     def information(self, values: Tensor, reliability: float) -> Tensor:
         """Expected bits `[n]` an answer at `reliability` about each row would carry."""
+        ...
+
+
+@runtime_checkable
+class ReliabilityAware(Protocol):
+    """An agent that chooses each expert's questions for the weight of that expert's answers (a split panel)."""
+
+    def propose_panel(self, weights: Sequence[float], count: int, *, generator: torch.Generator) -> Tensor:
+        """θ rows `[len(weights) · count, k]`: `count` for each expert in turn, each answered once."""
         ...
 
 
@@ -171,38 +181,51 @@ class PosteriorSteerer:
 
     # ------------------------------------------------------------------ Steerer
     def propose(self, count: int, *, generator: torch.Generator) -> Tensor:
-        """Questions where an answer teaches most, plus a few plain draws from π.
+        """`count` questions, each to be answered by every expert (their answers add up: `_typical_reliability`)."""
+        return self.propose_panel([self._typical_reliability()], count, generator=generator)
 
-        A share `FROM_PI` of the round are draws from π: they catch regions π is confidently
-        wrong about, which an uncertainty score never asks about. The rest are chosen from
-        candidates (half from π, half from q_H, so the boundary is probed from both sides) by
-        the entropy of the predicted answer, greedily, each pick damping the scores of candidates
-        near it (radius 0.25 in q_H-normalised units), so a round does not ask one question five
-        times. Before any acceptance, answers say only where plausibility is not, so the
-        questions fill q_H's support instead: each is the candidate farthest from every question
-        asked so far (a maximin design over draws of q_H, so denser where q_H is).
+    def propose_panel(self, weights: Sequence[float], count: int, *, generator: torch.Generator) -> Tensor:
+        """`count` questions for each expert, whose answers weigh `weights`: rows `[i·count, (i+1)·count)` are expert i's.
+
+        A share `FROM_PI` of each expert's questions are draws from π: they catch regions π is
+        confidently wrong about, which an uncertainty score never asks about, and they keep each
+        expert's reliability estimate fed with answers the agent is sure of. The rest are chosen
+        from candidates (half from π, half from q_H, so the boundary is probed from both sides): by
+        the box model jointly, each for the weight of the answer it will get
+        (`BoxPosterior.select`); by the nearest-answer model by the entropy of the predicted
+        answer, greedily, each pick damping the scores of candidates near it (radius 0.25 in
+        q_H-normalised units), so a round does not ask one question five times. Before any
+        acceptance, answers say only where plausibility is not, so the questions fill q_H's support
+        instead: each is the candidate farthest from every question asked so far (a maximin design
+        over draws of q_H, so denser where q_H is).
         """
-        if count < 1:
+        if count < 1 or not weights:
             return torch.empty(0, len(self.space), dtype=torch.float64)
         found = bool((self.labels > 0).any())
         plain = int(round(count * FROM_PI[self.shape])) if found else 0
-        direct = self.sample(plain, generator=generator).values
-        count -= plain
-        total = max(count * CANDIDATES_PER_QUESTION[self.shape], 64)
+        direct = [i * count + j for i in range(len(weights)) for j in range(plain)]
+        rest = [i * count + j for i in range(len(weights)) for j in range(plain, count)]
+        reliabilities = [weights[row // count] for row in rest]
+        questions = torch.empty(len(weights) * count, len(self.space), dtype=torch.float64)
+        questions[direct] = self.sample(len(direct), generator=generator).values
+        total = min(max(len(rest) * CANDIDATES_PER_QUESTION[self.shape], 64), CANDIDATES)
         explore = int(total * EXPLORE)
         candidates = torch.cat([self.guidance.sample(explore, generator=generator).values,
                                 self.sample(total - explore, generator=generator).values])
         if not self.columns:
-            return torch.cat([direct, candidates[:count]])
+            questions[rest] = candidates[:len(rest)]
+            return questions
         inputs = self._inputs(candidates)
         jitter = 1e-9 * torch.rand(len(inputs), generator=generator, dtype=torch.float64)  # breaks ties
         if not found:
-            chosen = _spread(inputs, self._inputs(self.values), count, jitter)
+            chosen = _spread(inputs, self._inputs(self.values), len(rest), jitter)
+        elif isinstance(self.model, BoxPosterior):
+            chosen = self.model.select(inputs, reliabilities, generator=generator)
         else:
-            reliability = self._typical_reliability()
-            chosen = (self.model.select(inputs, count, reliability) if isinstance(self.model, BoxPosterior)
-                      else _informative(inputs, self._entropy(inputs, reliability) + jitter, count))
-        return torch.cat([direct, candidates[chosen]])
+            typical = sorted(reliabilities)[len(rest) // 2]  # one score for all: the median
+            chosen = _informative(inputs, self._entropy(inputs, typical) + jitter, len(rest))
+        questions[rest] = candidates[chosen]
+        return questions
 
     def _typical_reliability(self) -> float:
         """The reliability of one question's answers taken together, averaged over the questions asked.
