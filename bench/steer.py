@@ -20,9 +20,10 @@ a seed is *worse than spec-only* when its MMD² exceeds spec-only's by more than
 The information floor (`steer_floor`) is the fewest answers that could locate the truth's box
 well enough for 90 % in support; each row gives its median's ratio to it. The over-trust case is an
 expert answering at random (p = 0.5) who states p = 0.9 (`SimulatedExpert(truth, 0.5, claims=0.9)`),
-500 questions; the panel is three experts (0.9, 0.7, 0.5) answering every question, against the
-0.9 expert alone (the grid's p = 0.9 runs, same seeds). Runs go to two worker processes, one
-torch thread each.
+500 questions; the panel is three experts (0.9, 0.7, 0.5) against the 0.9 expert alone (the grid's
+p = 0.9 runs, same seeds), counting questions per expert: split (the loop's default: each expert
+answers its own 5 questions a round, chosen together for the three reliabilities) and shared
+(every expert answers the same 5). Runs go to two worker processes, one torch thread each.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ import gmhf
 RESULTS = ROOT / "bench" / "results" / "steer.json"
 RELIABILITIES = (1.0, 0.9, 0.7)
 PANEL = (0.9, 0.7, 0.5)
+PANEL_MODES = ("split", "shared")
 SECTIONS = ("grid", "over-trust", "panel")
 
 
@@ -83,8 +85,8 @@ def cases(args: argparse.Namespace, agents: list[str]) -> list[Case]:
                     cap = max(points, default=args.max_answers)
                     out.append(Case("over-trust", spec, agent, (0.5,), (0.9,), seed, cap, points, False))
                 if "panel" in args.sections:
-                    out.append(Case("panel", spec, agent, PANEL, (None,) * len(PANEL), seed, args.max_answers, (),
-                                    True))
+                    out += [Case("panel", spec, agent, PANEL, (None,) * len(PANEL), seed, args.max_answers, (), True,
+                                 mode) for mode in PANEL_MODES]
     cost = {0.7: 3, 0.9: 2}
     return sorted(out, key=lambda c: -(cost.get(min(c.accuracy), 1) * (2 if c.spec == "vague" else 1)
                                        + (len(c.accuracy) > 1)))
@@ -111,7 +113,8 @@ def run_all(todo: list[Case], processes: int) -> list[Outcome]:
 def previous(args: argparse.Namespace, agents: list[str]) -> list[Outcome]:
     """Outcomes of the (section, agent) pairs not run now, from the last results file (`--sections` and
     `--agents` rerun part of the bench). Records of runs with control questions (a feature since removed from
-    the loop; their case has `controls` true) are dropped, and the key is ignored on the others."""
+    the loop; their case has `controls` true) are dropped, and the key is ignored on the others. A panel
+    recorded before panels could be split was shared."""
     if not RESULTS.exists():
         return []
     document = json.loads(RESULTS.read_text(encoding="utf-8"))
@@ -124,7 +127,7 @@ def previous(args: argparse.Namespace, agents: list[str]) -> list[Outcome]:
         case = raw["case"]
         if case["section"] in args.sections and case["agent"] in agents or case.pop("controls", False):
             continue
-        case = Case(**{**case, "accuracy": tuple(case["accuracy"]), "claims": tuple(case["claims"]),
+        case = Case(**{"panel": "shared", **case, "accuracy": tuple(case["accuracy"]), "claims": tuple(case["claims"]),
                        "checkpoints": tuple(case["checkpoints"])})
         kept.append(Outcome(case, raw["reached"], {int(k): v for k, v in raw["checkpoints"].items()}, raw["final"],
                             [tuple(x) for x in raw["curve"]], [tuple(x) for x in raw.get("screens", [])],
@@ -188,7 +191,7 @@ def main(argv: list[str]) -> int:
     checks = acceptance(grid, trust, panel)
     seconds = time.perf_counter() - started
     lines = notes(context, outcomes, seconds, machine["load_average"])
-    lines += [f"panel, {r['spec']}, {r['agent']}: the loop's final reliability estimates {r['reliability']}"
+    lines += [f"panel ({r['mode']}), {r['spec']}, {r['agent']}: the loop's final reliability estimates {r['reliability']}"
               for r in panel if r.get("reliability")]
     for table in (grid_table(grid), floor_table(floors, [*RELIABILITIES]), over_trust_table(trust),
                   panel_table(panel), acceptance_table(checks)):

@@ -121,20 +121,20 @@ def over_trust_table(rows: list[dict[str, Any]]) -> str:
 
 
 def panel_table(rows: list[dict[str, Any]]) -> str:
-    """Three experts (0.9, 0.7, 0.5) answering every question vs the 0.9 expert alone: questions to 90 %."""
-    header = ["spec", "agent", "panel reached", "panel median", "panel p90", "0.9 alone median", "0.9 alone p90",
+    """Three experts (0.9, 0.7, 0.5), split or shared, vs the 0.9 expert alone: questions per expert to 90 %."""
+    header = ["spec", "agent", "panel", "panel reached", "panel median", "panel p90", "0.9 alone median", "0.9 alone p90",
               "seeds panel <= alone", "met (median)"]
     cells = []
     for r in rows:
         if r.get("skipped"):
-            cells.append([r["spec"], r["agent"], f"skipped: {r['skipped']}", *[""] * 6])
+            cells.append([r["spec"], r["agent"], r["mode"], f"skipped: {r['skipped']}", *[""] * 6])
             continue
         p, a = r["panel"], r["alone"]
-        cells.append([r["spec"], r["agent"], f"{p['reached']}/{p['seeds']}", mark(p["median"], p["median_censored"]),
+        cells.append([r["spec"], r["agent"], r["mode"], f"{p['reached']}/{p['seeds']}", mark(p["median"], p["median_censored"]),
                       mark(p["p90"], p["p90_censored"]), mark(a["median"], a["median_censored"]),
                       mark(a["p90"], a["p90_censored"]), f"{r['not_more']}/{r['paired']}",
                       {None: "-", True: "yes", False: "NO"}[r["met"]]])
-    return text_table(header, cells, {3, 4, 5, 6})
+    return text_table(header, cells, {4, 5, 6, 7})
 
 
 def acceptance_table(checks: list[dict[str, Any]]) -> str:

@@ -28,7 +28,7 @@ TRUTH = "gmhf/domains/duffing/truth.guide"
 ROOT = Path(__file__).resolve().parent.parent
 #: θ draws of π behind each in-support fraction and MMD; truth draws behind every MMD (one fixed sample).
 DRAWS = 2048
-#: Questions per round (every expert answers each).
+#: Questions per round and expert.
 PER_ROUND = 5
 #: q_H draws behind each round's screen, and the screened share at which a round is measured in full.
 #: The screen's effective sample is about SCREEN_PROBE × (q_H's share kept by π): ≥ 200 on the vague
@@ -54,12 +54,14 @@ class Case:
     cap: int  # the most questions asked
     checkpoints: tuple[int, ...]  # questions after which the MMD is measured
     track: bool  # measure in-support every round until TARGET is reached
+    panel: str = "split"  # several experts: each its own questions ("split") or every one all of them ("shared")
 
     @property
     def label(self) -> str:
         experts = "+".join(f"{a:g}" + (f"(says {c:g})" if c is not None else "")
                            for a, c in zip(self.accuracy, self.claims, strict=True))
-        return f"{self.section} {self.spec} {self.agent} p={experts} seed {self.seed}"
+        mode = f" {self.panel}" if len(self.accuracy) > 1 else ""
+        return f"{self.section}{mode} {self.spec} {self.agent} p={experts} seed {self.seed}"
 
 
 @dataclass
@@ -179,7 +181,7 @@ def _run(case: Case, outcome: Outcome) -> None:
         store = FeedbackStore(Path(folder) / "feedback.sqlite")
         loop = FeedbackLoop(agent, experts(case, truth), store, domain=guidance.domain,
                             generator=SimulatorGenerator(guidance.domain), truth=None, seed=case.seed,
-                            answers_per_round=PER_ROUND)
+                            answers_per_round=PER_ROUND, panel=case.panel)
         screen = Screen(guidance, truth, case.seed)
         round_, questions = 0, 0
         report = None

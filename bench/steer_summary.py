@@ -80,28 +80,32 @@ def _over_trust(chosen: list[Outcome], baseline: dict[str, Any]) -> dict[str, An
 
 
 def panel_rows(outcomes: list[Outcome], context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per (spec, agent): questions to the target with the three experts vs the 0.9 expert alone, seed by seed."""
+    """Per (spec, agent, panel mode): questions to the target with the three experts vs the 0.9 expert alone."""
     rows = []
     for spec in SPECS:
         for agent, why in context["why"].items():
-            panel = _select(outcomes, "panel", spec, agent)
-            alone = _select(outcomes, "grid", spec, agent, (0.9,))
-            head = {"spec": spec, "agent": agent}
-            if why is not None or not panel or not alone:
-                rows.append(head | {"skipped": why or "not run"})
-                continue
-            cap = context["cap"]
-            by_seed = {o.case.seed: o for o in alone if o.error is None}
-            pairs = [(o.reached or cap + 1, by_seed[o.case.seed].reached or cap + 1) for o in panel
-                     if o.error is None and o.case.seed in by_seed]
-            p, a = reach_stats(panel, cap), reach_stats(alone, cap)
-            if p["median"] is None or a["median"] is None or (p["median_censored"] and a["median_censored"]):
-                met = None  # both medians stop at the cap: the comparison says nothing
-            else:
-                met = not p["median_censored"] and p["median"] <= a["median"]
-            rows.append(head | {"panel": p, "alone": a, "paired": len(pairs), "met": met,
-                                "not_more": sum(x <= y for x, y in pairs), "reliability": _estimates(panel)})
+            for mode in ("split", "shared"):
+                panel = [o for o in _select(outcomes, "panel", spec, agent) if o.case.panel == mode]
+                alone = _select(outcomes, "grid", spec, agent, (0.9,))
+                head = {"spec": spec, "agent": agent, "mode": mode}
+                if why is not None or not panel or not alone:
+                    rows.append(head | {"skipped": why or "not run"})
+                    continue
+                rows.append(head | _panel_against(panel, alone, context["cap"]))
     return rows
+
+
+def _panel_against(panel: list[Outcome], alone: list[Outcome], cap: int) -> dict[str, Any]:
+    by_seed = {o.case.seed: o for o in alone if o.error is None}
+    pairs = [(o.reached or cap + 1, by_seed[o.case.seed].reached or cap + 1) for o in panel
+             if o.error is None and o.case.seed in by_seed]
+    p, a = reach_stats(panel, cap), reach_stats(alone, cap)
+    if p["median"] is None or a["median"] is None or (p["median_censored"] and a["median_censored"]):
+        met = None  # both medians stop at the cap: the comparison says nothing
+    else:
+        met = not p["median_censored"] and p["median"] <= a["median"]
+    return {"panel": p, "alone": a, "paired": len(pairs), "met": met,
+            "not_more": sum(x <= y for x, y in pairs), "reliability": _estimates(panel)}
 
 
 def _row(rows: list[dict[str, Any]], **keys: Any) -> dict[str, Any] | None:
@@ -142,9 +146,9 @@ def acceptance(grid: list[dict[str, Any]], trust: list[dict[str, Any]], panel: l
                        if row and row["worse_500"] is not None else "-",
                        "met": None if not row or row["worse_500"] is None else
                        row["worse_500"] <= 1 and row["measured_500"] >= 10})
-        row = _row(panel, spec=spec, agent="posterior")
-        checks.append({"point": f"{spec}, posterior: experts 0.9+0.7+0.5 need no more answers per expert than 0.9 "
-                                "alone (medians)",
+        row = _row(panel, spec=spec, agent="posterior", mode="split")
+        checks.append({"point": f"{spec}, posterior: experts 0.9+0.7+0.5 (split, the default) need no more answers "
+                                "per expert than 0.9 alone (medians)",
                        "measured": f"{row['panel']['median']:g} vs {row['alone']['median']:g}" if row else "-",
                        "met": None if row is None else row["met"]})
     return checks

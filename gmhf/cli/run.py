@@ -35,7 +35,7 @@ LOOP_OPTIONS = ("expert", "panel", "agent", "steer", "shape", "rounds", "answers
 @click.option("--panel", type=click.Choice(["split", "shared"]), default="split", show_default=True,
               help="With several experts: split (each answers its own --answers-per-round questions, chosen "
                    "together for their reliabilities: more learnt per answer) or shared (every expert answers "
-                   "every question, so their answers also judge one another).")
+                   "every question).")
 @click.option("--agent", type=click.Choice(["posterior", "reinforce"]), default="posterior", show_default=True,
               help="The steering agent: posterior (π ∝ q_H · P(plausible | answers)) or reinforce (the paper's "
                    "policy gradient); docs/method.md compares them.")
