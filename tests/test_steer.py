@@ -111,3 +111,13 @@ def test_a_plausible_region_that_is_not_a_box_is_steered_toward() -> None:
     before = float(target.accepts(spec.sample(4000, seed=1)).to(torch.float64).mean())
     _, inside = steer(spec, target, 1.0, 100, shape="any")
     assert before < 0.35 and inside[-1] >= 0.85, (before, inside)
+
+
+def test_the_box_shape_warns_where_the_plausible_levels_of_a_factor_might_not_be_neighbours() -> None:
+    """Three or more levels of a steered categorical factor left to choose from: a box holds only a run of them."""
+    from gmhf.errors import GmhfWarning
+
+    with pytest.warns(GmhfWarning, match="levels of `weather` to be neighbours in the order clear, fog, rain"):
+        PosteriorSteerer(gmhf.load("domain scenes\nshift weather in [clear, fog, rain]\n"))
+    PosteriorSteerer(gmhf.load("domain scenes\nshift weather in [clear, fog, rain]\n"), shape="any")  # no warning
+    PosteriorSteerer(gmhf.load("examples/specs/scenes.guide"))  # two levels: any pair of them is a run

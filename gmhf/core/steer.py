@@ -15,6 +15,7 @@ assumes no shape and needs more answers. docs/method.md gives the reasons for ea
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -25,7 +26,7 @@ from gmhf.core.boxes import BoxPosterior
 from gmhf.core.plausibility import PlausibilityModel
 from gmhf.core.reliability import DEFAULT_RELIABILITY
 from gmhf.core.theta import Theta
-from gmhf.errors import GmhfError, UsageError
+from gmhf.errors import GmhfError, GmhfWarning, UsageError
 
 if TYPE_CHECKING:
     from gmhf.core.belief import Belief
@@ -156,6 +157,8 @@ class PosteriorSteerer:
         if shape not in ("box", "any"):
             raise UsageError(f"`shape` must be 'box' or 'any', got {shape!r}.")
         self.shape = shape
+        if shape == "box":
+            _warn_of_unordered_levels(guidance.space, self.factors, steered)
         self.model: BoxPosterior | PlausibilityModel = (
             BoxPosterior(inputs.min(0).values, inputs.max(0).values, seed=seed) if shape == "box"
             else PlausibilityModel(len(self.columns)))
@@ -343,6 +346,17 @@ def rejection_sample(belief: Belief, n: int, generator: torch.Generator, log_acc
     values = torch.cat(kept)[:n] if kept else torch.empty(0, len(belief.space), dtype=torch.float64)
     template = belief.sample(0, generator=generator)
     return Theta(values, template.names, template.levels, template.integers)
+
+
+def _warn_of_unordered_levels(space: FactorSpace, factors: Sequence[str], steered: Tensor) -> None:
+    """A box holds an interval of a categorical factor's levels: say so where q_H leaves three or more to choose from."""
+    for name, codes in zip(factors, steered.T, strict=True):
+        levels = space[name].levels
+        present = [levels[int(code)] for code in codes.unique().tolist()] if levels else []
+        if len(present) >= 3:
+            warnings.warn(f"the box shape takes the plausible levels of `{name}` to be neighbours in the order "
+                          f"{', '.join(present)}; a target such as {present[0]} and {present[2]} without {present[1]} "
+                          f"needs shape 'any' (gmhf run --shape any).", GmhfWarning, stacklevel=3)
 
 
 def _binary_entropy(p: float) -> float:
