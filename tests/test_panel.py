@@ -97,3 +97,10 @@ def test_an_answer_at_one_half_teaches_nothing_and_its_question_changes_no_other
     two = model.select(candidates, [0.9, 0.9, 0.7], generator=torch.Generator())
     three = model.select(candidates, [0.9, 0.5, 0.9, 0.7], generator=torch.Generator())
     assert [three[0], three[2], three[3]] == two
+
+
+def test_an_unknown_panel_is_a_usage_error(tmp_path: Path) -> None:
+    from gmhf.errors import UsageError
+
+    with pytest.raises(UsageError, match="`panel` must be 'split' or 'shared', got 'both'"):
+        loop(tmp_path / "feedback.sqlite", "both")

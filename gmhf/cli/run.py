@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from gmhf.pipeline import RunResult
 
 #: Options of the feedback loop; with --resume the saved config decides them.
-LOOP_OPTIONS = ("expert", "panel", "agent", "steer", "shape", "rounds", "answers_per_round", "answers", "baselines", "show_theta")
+LOOP_OPTIONS = ("expert", "panel", "agent", "steer", "shape", "rounds", "answers_per_round", "answers", "baselines",
+                "show_theta")
 
 
 @click.command(epilog=EPILOG)
@@ -58,9 +59,9 @@ LOOP_OPTIONS = ("expert", "panel", "agent", "steer", "shape", "rounds", "answers
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
 @click.pass_context
 def run(ctx: click.Context, specs: tuple[str, ...], run_dir: str | None, resume: bool, as_json: bool,
-        expert: tuple[str, ...], panel: Literal["split", "shared"], agent: Literal["posterior", "reinforce"], steer: Literal["flagged", "all"],
-        shape: Literal["box", "any"], rounds: int, answers_per_round: int, answers: Literal["all", "auto"],
-        baselines: bool, show_theta: bool, **options: Any) -> None:
+        expert: tuple[str, ...], panel: Literal["split", "shared"], agent: Literal["posterior", "reinforce"],
+        steer: Literal["flagged", "all"], shape: Literal["box", "any"], rounds: int, answers_per_round: int,
+        answers: Literal["all", "auto"], baselines: bool, show_theta: bool, **options: Any) -> None:
     """Steer SPEC with expert feedback, meta-train on the result, and report its deployment loss.
 
     Each round the agent proposes environments, the experts judge them (a picture of each), every

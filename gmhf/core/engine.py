@@ -23,7 +23,7 @@ from gmhf.core.reliability import DEFAULT_RELIABILITY, Ledger
 from gmhf.core.seeding import named_stream
 from gmhf.core.steer import Informative, Plausible, ReliabilityAware
 from gmhf.core.theta import Theta
-from gmhf.errors import GmhfError
+from gmhf.errors import GmhfError, UsageError
 
 if TYPE_CHECKING:
     from gmhf.core.belief import Belief
@@ -100,6 +100,8 @@ class FeedbackLoop:
                  generator: Generator, truth: Belief | None, seed: int, answers_per_round: int,
                  belief: Belief | None = None, specs: Sequence[Guidance] = (),
                  panel: Literal["split", "shared"] = "split") -> None:
+        if panel not in ("split", "shared"):
+            raise UsageError(f"`panel` must be 'split' or 'shared', got {panel!r}.")
         self.steerer, self.experts, self.store = steerer, list(experts), store
         self.split = panel == "split" and len(self.experts) > 1
         self.domain, self.generator, self.truth = domain, generator, truth
