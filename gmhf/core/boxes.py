@@ -48,8 +48,8 @@ EFFECTIVE = 0.5
 SWEEPS = 3
 #: Candidates scored at once.
 CHUNK = 8192
-#: Outcomes of a round's answers kept exactly when choosing its questions (2^5: a round of up to 5
-#: chosen questions is exact); beyond, they are thinned to this many draws.
+#: Outcomes of a round's answers kept exactly when choosing its questions (2^5: the first six picks
+#: of a round are exact); beyond, they are thinned to this many draws.
 OUTCOMES = 32
 
 
