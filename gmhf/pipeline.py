@@ -89,8 +89,8 @@ def run(spec: str | os.PathLike[str] | None = None, *, run_dir: str | os.PathLik
         experts: tuple[str, ...] | list[str] = ("simulated:0.9",),
         panel: Literal["split", "shared"] = "split", agent: Literal["posterior", "reinforce"] = "posterior",
         steer: Literal["flagged", "all"] = "flagged", shape: Literal["box", "any"] = "box", rounds: int = 30,
-        answers_per_round: int = 5, answers: Literal["all", "auto"] = "all", baselines: bool = False, show_theta: bool = False,
-        on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
+        answers_per_round: int = 5, answers: Literal["all", "auto"] = "all", baselines: bool = False,
+        show_theta: bool = False, on_round: Callable[[RoundReport], None] | None = None, **train: Any) -> RunResult:
     """Run the GMHF method: steer the spec's belief with expert answers, meta-train on π, deploy.
 
     Args:

@@ -174,6 +174,11 @@ class BoxPosterior:
     def _inside(self, x: Tensor) -> Tensor:
         return _inside(x, self.lower, self.upper)
 
+    def _carrying(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The boxes that carry weight, and their weights: below e⁻⁴⁰ of the largest a weight adds nothing."""
+        keep = self.log_weight > self.log_weight.max() - 40
+        return self.lower[keep], self.upper[keep], self.log_weight[keep].exp()
+
     # ------------------------------------------------------------------ reading s
     def probability(self, x: Tensor) -> Tensor:
         """s(x) `[n]`: the posterior probability that each input lies in the box.
@@ -182,8 +187,7 @@ class BoxPosterior:
         0 elsewhere, and late in a run that is most of q_H.
         """
         x = x.to(torch.float64)
-        keep = self.log_weight > self.log_weight.max() - 40  # weights below e⁻⁴⁰ of the largest add nothing
-        lower, upper, weight = self.lower[keep], self.upper[keep], self.log_weight[keep].exp()
+        lower, upper, weight = self._carrying()
         near = ((x >= lower.min(0).values) & (x <= upper.max(0).values)).all(1)
         s = torch.zeros(len(x), dtype=torch.float64)
         candidates = x[near]
@@ -194,7 +198,7 @@ class BoxPosterior:
         return s.clamp(1e-12, 1 - 1e-12)
 
     def select(self, x: Tensor, reliabilities: Sequence[float], *, generator: torch.Generator) -> list[int]:
-        """One row of `x` per answer to come, at that answer's reliability: the rows whose answers together teach most.
+        """One row of `x` per answer to come, at that answer's reliability: together, the answers that teach most.
 
         The answers to a set of questions are independent given the box, so their mutual
         information with it is H(answers) − Σ H₂(p). The rows are picked greedily, the most
@@ -208,10 +212,9 @@ class BoxPosterior:
         """
         if len(x) < len(reliabilities):
             raise ValueError(f"{len(reliabilities)} answers need as many candidate rows, got {len(x)}.")
-        keep = self.log_weight > self.log_weight.max() - 40
-        weight = self.log_weight[keep].exp()
+        lower, upper, weight = self._carrying()
         weight = weight / weight.sum()
-        inside = _inside(x.to(torch.float64), self.lower[keep], self.upper[keep]).to(torch.float64)
+        inside = _inside(x.to(torch.float64), lower, upper).to(torch.float64)
         joint = weight[:, None]  # [particles, outcomes]: P(box) · P(answers so far | box)
         taken = torch.zeros(len(x), dtype=torch.bool)
         chosen: dict[int, int] = {}

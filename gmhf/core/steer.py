@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from gmhf.core.belief import Belief
     from gmhf.core.factors import FactorSpace
 
-__all__ = ["Informative", "Plausible", "PosteriorSteerer", "ReliabilityAware", "Steerer", "rejection_sample", "steered_factors", "sure_answers"]
+__all__ = ["Informative", "Plausible", "PosteriorSteerer", "ReliabilityAware", "Steerer", "rejection_sample",
+           "steered_factors", "sure_answers"]
 
 #: q_H draws that fix the normalisation of the steered factors and π's normaliser.
 PROBE = 16_384
@@ -188,7 +189,7 @@ class PosteriorSteerer:
         return self.propose_panel([self._typical_reliability()], count, generator=generator)
 
     def propose_panel(self, weights: Sequence[float], count: int, *, generator: torch.Generator) -> Tensor:
-        """`count` questions for each expert, whose answers weigh `weights`: rows `[i·count, (i+1)·count)` are expert i's.
+        """`count` questions for each expert, answers weighing `weights`; rows `[i·count, (i+1)·count)` are expert i's.
 
         A share `FROM_PI` of each expert's questions are draws from π: they catch regions π is
         confidently wrong about, which an uncertainty score never asks about, and they keep each
@@ -240,7 +241,8 @@ class PosteriorSteerer:
             return DEFAULT_RELIABILITY
         p = self.reliabilities.clamp(0.5, 1.0)  # a perfect expert's answer settles its question: p stays 1
         _, question = torch.unique(self.values, dim=0, return_inverse=True)
-        evidence = torch.zeros(int(question.max()) + 1, dtype=torch.float64).index_add_(0, question, (p / (1 - p)).log())
+        evidence = torch.zeros(int(question.max()) + 1, dtype=torch.float64)
+        evidence.index_add_(0, question, (p / (1 - p)).log())
         return float(torch.sigmoid(evidence.mean()))
 
     def update(self, values: Tensor, answers: Sequence[str], reliabilities: Sequence[float]) -> None:
